@@ -1,0 +1,400 @@
+"""`diff3dhpe`: one command per pipeline stage. dvc.yaml and the Snakefile only call these.
+
+Every subcommand reads --params (default params.yaml), validates it completely before doing any work,
+and writes its outputs atomically (temp file + os.replace), so a failed command never leaves a half
+file nor touches earlier results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from diff3dhpe.errors import ConfigError, Diff3DHPEError
+
+log = logging.getLogger("diff3dhpe.cli")
+
+RUNS_DIR = "runs"
+RESULTS_DIR = "results"
+
+
+# ---------------------------------------------------------------- commands
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import check_data_files, load_params
+    from diff3dhpe.runs import train_runs
+    from diff3dhpe.utils import atomic_write_json
+
+    params = load_params(args.params)
+    data = params.data
+    datasets = sorted({run.dataset for run in train_runs(params)}) or ["h36m"]
+    out = Path(data.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if data.source == "synthetic":
+        from diff3dhpe.data.synthetic import generate_3dhp, generate_h36m
+
+        syn = data.synthetic
+        extra = {"actions": syn.actions} if syn.actions else {}
+        generate_h36m(
+            out,
+            name=syn.name,
+            seed=syn.seed,
+            frames_per_take=syn.frames_per_take,
+            subjects=syn.subjects,
+            lifter_check=syn.detector_check,
+            **extra,
+        )
+        generate_3dhp(
+            out,
+            name=syn.name,
+            seed=syn.seed,
+            frames_per_sequence=syn.mpi3dhp_frames_per_sequence,
+            test_frames=syn.mpi3dhp_test_frames,
+        )
+        label = f"synthetic data ({{}} format, generator seed {syn.seed})"
+        provenance = {"h36m": label.format("Human3.6M"), "3dhp": label.format("MPI-INF-3DHP")}
+    elif data.source == "raw":
+        from diff3dhpe.data.raw import convert_3dhp_raw, convert_h36m_raw
+
+        if "h36m" in datasets:
+            if not data.raw.h36m:
+                raise ConfigError("data.raw.h36m: set it to the folder of the official Human3.6M download")
+            name = data.h36m.file_3d.removeprefix("data_3d_").removesuffix(".npz")
+            convert_h36m_raw(data.raw.h36m, out, name=name)
+        if "3dhp" in datasets:
+            if not data.raw.mpi3dhp:
+                raise ConfigError(
+                    "data.raw.mpi3dhp: set it to the folder of the official MPI-INF-3DHP download"
+                )
+            name = data.mpi3dhp.train.removeprefix("data_train_").removesuffix(".npz")
+            convert_3dhp_raw(data.raw.mpi3dhp, out, name=name)
+        provenance = {
+            "h36m": "Human3.6M (converted from the official release)",
+            "3dhp": "MPI-INF-3DHP (converted from the official release)",
+        }
+    else:
+        provenance = {"h36m": "Human3.6M (user-supplied files)", "3dhp": "MPI-INF-3DHP (user-supplied files)"}
+    check_data_files(params, datasets)
+    _check_readable(params, datasets)
+    atomic_write_json(
+        {k: v for k, v in provenance.items() if k in datasets}, Path(args.results) / "provenance.json"
+    )
+    print(f"data ready in {out}/ for {', '.join(datasets)} (source: {data.source})")
+
+
+def _check_readable(params, datasets: list[str]) -> None:
+    """Load each dataset once (both 2D inputs for H36M) so format problems surface here, not mid-study."""
+    from diff3dhpe.runs import RunSpec
+    from diff3dhpe.train import load_run_dataset
+
+    for dataset in datasets:
+        for input_2d in ("det", "gt") if dataset == "h36m" else ("gt",):
+            loaded = load_run_dataset(params, RunSpec(dataset, input_2d, 1, "mixste", 0))
+            summary = loaded.summary()
+            log.info(
+                "%s/%s: %s",
+                dataset,
+                input_2d,
+                {split: (s["sequences"], s["frames"]) for split, s in summary.items()},
+            )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.train import train_run
+
+    params = load_params(args.params)
+    result = train_run(params, args.run, args.runs_dir, stop_after_epochs=args.stop_after_epochs)
+    print(f"{result.run}: {result.epochs} epochs done -> {result.model_path}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.evaluate import evaluate_run
+    from diff3dhpe.runs import run_dir, run_result_path
+    from diff3dhpe.utils import atomic_write_csv, atomic_write_json
+
+    params = load_params(args.params)
+    table, summary = evaluate_run(params, args.run, args.runs_dir)
+    out = Path(args.out) if args.out else run_result_path(args.results, "metrics", args.run)
+    atomic_write_csv(table, out)
+    atomic_write_json(summary, run_dir(args.runs_dir, args.run) / "evaluate.json")
+    print(f"{args.run}: MPJPE {summary['mpjpe']:.2f} mm -> {out}")
+
+
+def cmd_robustness(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.evaluate import robustness_run
+    from diff3dhpe.runs import run_result_path
+    from diff3dhpe.utils import atomic_write_csv
+
+    params = load_params(args.params)
+    table = robustness_run(params, args.run, args.runs_dir)
+    out = Path(args.out) if args.out else run_result_path(args.results, "robustness", args.run)
+    atomic_write_csv(table, out)
+    print(f"{args.run}: {len(table)} corruption levels -> {out}")
+
+
+def cmd_steps(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.evaluate import steps_run
+    from diff3dhpe.runs import run_result_path
+    from diff3dhpe.utils import atomic_write_csv
+
+    params = load_params(args.params)
+    table = steps_run(params, args.run, args.runs_dir)
+    out = Path(args.out) if args.out else run_result_path(args.results, "steps", args.run)
+    atomic_write_csv(table, out)
+    print(f"{args.run}: S = {', '.join(map(str, table['steps']))} -> {out}")
+
+
+def collect(params, kind: str, results: str | Path) -> tuple:
+    """Concatenate the per-run CSVs of ``kind`` in run order; ConfigError naming every missing run."""
+    import pandas as pd
+
+    from diff3dhpe.runs import run_result_path, runs_of_kind
+
+    run_kind = "train" if kind == "metrics" else kind
+    runs = runs_of_kind(params, run_kind)
+    paths = [run_result_path(results, kind, run.id) for run in runs]
+    missing = [run.id for run, path in zip(runs, paths) if not path.is_file()]
+    if missing:
+        command = {"metrics": "evaluate", "robustness": "robustness", "steps": "steps"}[kind]
+        raise ConfigError(
+            f"cannot collect {kind}: {len(missing)} of {len(runs)} runs have no {kind} file yet: "
+            f"{', '.join(missing)}. Run `diff3dhpe {command} --run ID` for each (or `dvc repro`)"
+        )
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True), runs
+
+
+def cmd_collect(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.utils import atomic_write_csv
+
+    params = load_params(args.params)
+    table, runs = collect(params, args.kind, args.results)
+    out = Path(args.out) if args.out else Path(args.results) / f"{args.kind}.csv"
+    if "steps" in table.columns and args.kind == "metrics":
+        table["steps"] = table["steps"].astype("Int64")
+    atomic_write_csv(table, out)
+    print(f"{len(runs)} runs, {len(table)} rows -> {out}")
+
+
+def cmd_ttest(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from diff3dhpe.config import load_params
+    from diff3dhpe.stats import ttest_table
+    from diff3dhpe.utils import atomic_write_csv
+
+    params = load_params(args.params)
+    metrics_path = Path(args.metrics) if args.metrics else Path(args.results) / "metrics.csv"
+    if not metrics_path.is_file():
+        raise ConfigError(f"{metrics_path} not found: run `diff3dhpe collect --kind metrics` first")
+    table = ttest_table(params, pd.read_csv(metrics_path))
+    out = Path(args.out) if args.out else Path(args.results) / "ttest.csv"
+    atomic_write_csv(table, out)
+    for row in table.itertuples():
+        print(
+            f"{row.comparison} F={row.frames} {row.metric} {row.test}: "
+            f"{row.mean_a:.2f} vs {row.mean_b:.2f} mm, t={row.t:.3f}, df={row.df:.2f}, p={row.p_value:.3g}"
+        )
+    print(f"-> {out}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    results = Path(args.results)
+    if args.what == "tables":
+        from diff3dhpe.report.tables import write_tables
+
+        paths = write_tables(results, Path(args.out) if args.out else results / "tables")
+    else:
+        from diff3dhpe.report.figures import write_figures
+
+        paths = write_figures(results, Path(args.out) if args.out else results / "figures")
+    for path in paths or []:
+        print(path)
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.runs import runs_of_kind
+
+    params = load_params(args.params)
+    runs = runs_of_kind(params, args.kind)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "dataset": r.dataset,
+                        "input_2d": r.input_2d,
+                        "frames": r.frames,
+                        "variant": r.variant,
+                        "seed": r.seed,
+                    }
+                    for r in runs
+                ],
+                indent=1,
+            )
+        )
+    else:
+        print("\n".join(r.id for r in runs))
+
+
+# ---------------------------------------------------------------- argument parsing
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diff3dhpe",
+        description="Diff3DHPE pipeline: every stage of `dvc repro` / Snakemake is one of these commands.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+        p.set_defaults(func=func)
+        return p
+
+    def dirs(p: argparse.ArgumentParser, runs: bool = True) -> None:
+        if runs:
+            p.add_argument("--runs-dir", default=RUNS_DIR, help="folder of trained runs (default: runs)")
+        p.add_argument("--results", default=RESULTS_DIR, help="results folder (default: results)")
+
+    p = add(
+        "prepare",
+        cmd_prepare,
+        "make the data files ready",
+        "Reads params data.*.\n"
+        "synthetic: generates data/data_3d_<name>.npz, data_2d_<name>_{det,gt}.npz,\n"
+        "  data_{train,test}_<name>_3dhp.npz (+ README.md) in data.dir;\n"
+        "files: checks that your files (data.h36m.*, data.mpi3dhp.*) exist and load cleanly;\n"
+        "raw: converts the official downloads (data.raw.*) into data.dir.\n"
+        "Writes results/provenance.json (which data the numbers come from).",
+    )
+    dirs(p, runs=False)
+
+    p = add(
+        "train",
+        cmd_train,
+        "train one run (resumes automatically)",
+        "Reads params data, model, diffusion, train and the data files.\n"
+        "Writes runs/<ID>/checkpoint.pt (every epoch, atomic; a rerun resumes from it),\n"
+        "runs/<ID>/model.pt (selected weights, when training is complete) and\n"
+        "runs/<ID>/dvclive/ (loss, val_mpjpe, lr, seconds per epoch).",
+    )
+    p.add_argument(
+        "--run", required=True, help="run id, e.g. h36m-det-f27-diff3dhpe-m-s0 (see `diff3dhpe runs`)"
+    )
+    p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    dirs(p)
+
+    p = add(
+        "evaluate",
+        cmd_evaluate,
+        "score a trained run on the test set",
+        "Reads runs/<ID>/model.pt, params diffusion/evaluate/data and the test data.\n"
+        "Writes results/per_run/metrics/<ID>.csv (rows per action + Average; columns of\n"
+        "results/metrics.csv) and runs/<ID>/evaluate.json (MPJPE, seconds per clip).",
+    )
+    p.add_argument("--run", required=True, help="run id")
+    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/metrics/<ID>.csv")
+    dirs(p)
+
+    p = add(
+        "robustness",
+        cmd_robustness,
+        "corrupted-2D sweep of a trained run (Fig. 6)",
+        "Reads runs/<ID>/model.pt and params sweeps.robustness (gaussian / dropout levels).\n"
+        "Writes results/per_run/robustness/<ID>.csv (run, variant, seed, corruption, level, mpjpe, p_mpjpe).",
+    )
+    p.add_argument(
+        "--run", required=True, help="run id from sweeps.robustness (`diff3dhpe runs --kind robustness`)"
+    )
+    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/robustness/<ID>.csv")
+    dirs(p)
+
+    p = add(
+        "steps",
+        cmd_steps,
+        "evaluate a trained run at every S of the steps sweep (Fig. 5)",
+        "Reads runs/<ID>/model.pt and params sweeps.steps.\n"
+        "Writes results/per_run/steps/<ID>.csv (run, variant, pde, steps, mpjpe, p_mpjpe, seconds_per_clip).",
+    )
+    p.add_argument("--run", required=True, help="run id from sweeps.steps (`diff3dhpe runs --kind steps`)")
+    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/steps/<ID>.csv")
+    dirs(p)
+
+    p = add(
+        "collect",
+        cmd_collect,
+        "concatenate per-run CSVs into results/<kind>.csv",
+        "Reads results/per_run/<kind>/<ID>.csv for every expected run (experiments for metrics,\n"
+        "sweeps.<kind> otherwise); fails naming the runs whose file is missing.\n"
+        "Writes results/<kind>.csv in run order.",
+    )
+    p.add_argument("--kind", required=True, choices=["metrics", "robustness", "steps"])
+    p.add_argument("--out", default=None, help="output CSV (default results/<kind>.csv)")
+    dirs(p, runs=False)
+
+    p = add(
+        "ttest",
+        cmd_ttest,
+        "Student and Welch t-tests over seeds",
+        "Reads results/metrics.csv and params stats.ttest.\n"
+        "Writes results/ttest.csv (one row per comparison, frames, metric and test).",
+    )
+    p.add_argument("--metrics", default=None, help="metrics CSV (default results/metrics.csv)")
+    p.add_argument("--out", default=None, help="output CSV (default results/ttest.csv)")
+    dirs(p, runs=False)
+
+    p = add(
+        "report",
+        cmd_report,
+        "paper tables or figures from results/*.csv",
+        "Reads results/{metrics,robustness,steps,ttest}.csv and results/provenance.json.\n"
+        "tables: writes results/tables/table{1,2,3,4}.{csv,md,tex} and the t-test table;\n"
+        "figures: writes results/figures/fig{3,5,6}.{png,pdf}.",
+    )
+    p.add_argument("what", choices=["tables", "figures"])
+    p.add_argument("--out", default=None, help="output folder (default results/tables or results/figures)")
+    dirs(p, runs=False)
+
+    p = add(
+        "runs",
+        cmd_runs,
+        "list run ids of the experiment matrix or a sweep",
+        "Reads params experiments / sweeps; writes nothing. One id per line (or --json).",
+    )
+    p.add_argument("--kind", default="train", choices=["train", "robustness", "steps"])
+    p.add_argument("--json", action="store_true", help="print specs as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from diff3dhpe.utils import setup_logging
+
+    setup_logging(args.verbose)
+    started = time.perf_counter()
+    try:
+        args.func(args)
+    except Diff3DHPEError as err:
+        print(f"diff3dhpe {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    log.debug("%s took %.1f s", args.command, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

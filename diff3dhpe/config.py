@@ -1,0 +1,551 @@
+"""The one schema of params.yaml: defaults, validation and errors that name the key path.
+
+``load_params(path)`` returns a frozen ``Params`` or raises ``ConfigError`` listing every problem as
+``key.path[index]: what is wrong (allowed: ...)`` before any work starts. Unknown keys are errors
+everywhere (``extra="forbid"``), with a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from diff3dhpe.errors import ConfigError
+from diff3dhpe.runs import DATASETS, INPUTS_2D, VARIANTS, RunSpec, runs_of_kind, sweep_runs, train_runs
+
+
+def _in_range(low: float, high: float | None = None, *, low_open: bool = False):
+    """AfterValidator: a finite number in [low, high] (or (low, high]) with a message that shows both."""
+
+    def check(value: float) -> float:
+        bad_low = value <= low if low_open else value < low
+        bad_high = high is not None and value > high
+        if not math.isfinite(value) or bad_low or bad_high:
+            left = "(" if low_open else "["
+            right = f"{high}]" if high is not None else "inf)"
+            raise ValueError(f"{value} is out of range {left}{low:g}, {right}")
+        return value
+
+    return AfterValidator(check)
+
+
+PosInt = Annotated[int, Field(strict=True), _in_range(1)]
+NonNegInt = Annotated[int, Field(strict=True), _in_range(0)]
+Probability = Annotated[float, _in_range(0, 1)]
+NonNegFloat = Annotated[float, _in_range(0)]
+PosFloat = Annotated[float, _in_range(0, low_open=True)]
+VariantName = Literal["mixste", "diff3dhpe-m", "diff3dhpe-m-nopde", "ddim-m", "poseformer", "diff3dhpe-p"]
+Dataset = Literal["h36m", "3dhp"]
+Input2D = Literal["det", "gt"]
+assert set(typing.get_args(VariantName)) == set(VARIANTS) and set(typing.get_args(Dataset)) == set(DATASETS)
+assert set(typing.get_args(Input2D)) == set(INPUTS_2D)
+
+
+def _unique(name: str):
+    def check(values: list) -> list:
+        dupes = sorted({str(v) for v in values if values.count(v) > 1})
+        if dupes:
+            raise ValueError(f"{name} must not repeat; duplicated: {', '.join(dupes)}")
+        return values
+
+    return AfterValidator(check)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- data
+class H36MFiles(Strict):
+    """Human3.6M in the VideoPose3D layout, relative to data.dir."""
+
+    file_3d: str = "data_3d_h36m.npz"
+    file_2d_det: str = "data_2d_h36m_cpn_ft_h36m_dbb.npz"  # detected 2D ("det"): CPN for real data
+    file_2d_gt: str = "data_2d_h36m_gt.npz"
+
+
+class MPI3DHPFiles(Strict):
+    """MPI-INF-3DHP in the P-STMO layout, relative to data.dir."""
+
+    train: str = "data_train_3dhp.npz"
+    test: str = "data_test_3dhp.npz"
+
+
+class Subjects(Strict):
+    """Human3.6M splits. Validation subjects are held-out TRAINING subjects (never the test set)."""
+
+    train: Annotated[list[str], Field(min_length=1), _unique("subjects")] = ["S1", "S5", "S6", "S7"]
+    validation: Annotated[list[str], _unique("subjects")] = ["S8"]
+    test: Annotated[list[str], Field(min_length=1), _unique("subjects")] = ["S9", "S11"]
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Subjects:
+        for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+            both = sorted(set(getattr(self, a)) & set(getattr(self, b)))
+            if both:
+                raise ValueError(f"subjects {both} are in both {a} and {b}; the splits must not overlap")
+        return self
+
+
+class SyntheticData(Strict):
+    """Knobs of the embedded generator (diff3dhpe.data.synthetic)."""
+
+    name: str = (
+        "synthetic"  # files are data_3d_<name>.npz, data_2d_<name>_{det,gt}.npz, data_*_<name>_3dhp.npz
+    )
+    seed: NonNegInt = 0
+    frames_per_take: Annotated[int, Field(strict=True), _in_range(2)] = 200
+    subjects: Annotated[list[str], Field(min_length=1), _unique("subjects")] = [
+        "S1",
+        "S5",
+        "S6",
+        "S7",
+        "S8",
+        "S9",
+        "S11",
+    ]
+    actions: Annotated[list[str], Field(min_length=1), _unique("actions")] | None = (
+        None  # None = all 15 groups
+    )
+    detector_check: bool = False  # also fit a linear lifter to report how hard the det 2D is (slower)
+    mpi3dhp_frames_per_sequence: Annotated[int, Field(strict=True), _in_range(2)] = 200
+    mpi3dhp_test_frames: Annotated[int, Field(strict=True), _in_range(2)] = 200
+
+
+class RawRoots(Strict):
+    """Official downloads for data.source = raw (converted by `diff3dhpe prepare`)."""
+
+    h36m: str | None = None
+    mpi3dhp: str | None = None
+
+
+class DataParams(Strict):
+    source: Literal["synthetic", "files", "raw"] = "synthetic"
+    dir: str = "data"
+    h36m: H36MFiles = H36MFiles()
+    mpi3dhp: MPI3DHPFiles = MPI3DHPFiles()
+    subjects: Subjects = Subjects()
+    mpi3dhp_validation: list[str] = ["S8"]  # 'S8' (both sequences) or 'S8 Seq2'
+    max_frames: PosInt | None = None  # truncate every sequence (quick runs); None = all frames
+    # H36M test cameras scored ('0'..'3'); None = all four, as the protocol says (fewer = quick runs)
+    test_cameras: Annotated[list[Literal["0", "1", "2", "3"]], Field(min_length=1)] | None = None
+    synthetic: SyntheticData = SyntheticData()
+    raw: RawRoots = RawRoots()
+
+    def files(self, dataset: str) -> dict[str, Path]:
+        """{key path: file} a dataset is read from; roles h36m: file_3d, file_2d_det, file_2d_gt;
+        3dhp: train, test. Synthetic data uses the generator's names (DATA.md §3) from synthetic.name."""
+        root = Path(self.dir)
+        if self.source == "synthetic":
+            n = self.synthetic.name
+            names = {
+                "h36m": {
+                    "file_3d": f"data_3d_{n}.npz",
+                    "file_2d_det": f"data_2d_{n}_det.npz",
+                    "file_2d_gt": f"data_2d_{n}_gt.npz",
+                },
+                "3dhp": {"train": f"data_train_{n}_3dhp.npz", "test": f"data_test_{n}_3dhp.npz"},
+            }[dataset]
+            return {f"data.synthetic.name ({role})": root / name for role, name in names.items()}
+        if dataset == "h36m":
+            keys = ("file_3d", "file_2d_det", "file_2d_gt")
+            return {f"data.h36m.{k}": root / getattr(self.h36m, k) for k in keys}
+        return {f"data.mpi3dhp.{k}": root / getattr(self.mpi3dhp, k) for k in ("train", "test")}
+
+    def file(self, dataset: str, role: str) -> Path:
+        """One file by role, e.g. file('h36m', 'file_2d_det')."""
+        for key, path in self.files(dataset).items():
+            if key.endswith(f".{role}") or key.endswith(f"({role})"):
+                return path
+        raise ConfigError(f"no data file role {role!r} for dataset {dataset!r}")
+
+
+# ---------------------------------------------------------------- model
+class BackboneSize(Strict):
+    dim: PosInt
+    depth: PosInt
+    heads: PosInt = 8
+    mlp_ratio: PosFloat = 2.0
+    drop_path: Annotated[float, _in_range(0, 0.999)] = 0.1
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> BackboneSize:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
+        return self
+
+
+class ModelParams(Strict):
+    mixste: BackboneSize = BackboneSize(dim=512, depth=8)
+    poseformer: BackboneSize = BackboneSize(dim=32, depth=4)  # dim per joint; frame width = 17·dim
+
+
+# ---------------------------------------------------------------- diffusion / evaluation
+StepsByFrames = dict[PosInt, PosInt]
+
+
+class DiffusionParams(Strict):
+    timesteps: Annotated[int, Field(strict=True), _in_range(2)] = 1000
+    compat: Literal["paper", "release"] = "paper"
+    k_clip: PosFloat = 2.0
+    # x0-DDIM steps S per dataset -> 2D input -> frames (paper: H36M det 81: 9, 243: 5; gt 81: 5, 243: 6)
+    steps: dict[Dataset, dict[Input2D, StepsByFrames]] = {
+        "h36m": {"det": {81: 9, 243: 5}, "gt": {81: 5, 243: 6}},
+        "3dhp": {"gt": {27: 7}},
+    }
+    ddim_steps: StepsByFrames = {81: 40, 243: 80}  # DDIM-M (standard DDIM) steps per frames
+
+    @model_validator(mode="after")
+    def _steps_within_t(self) -> DiffusionParams:
+        for dataset, by_input in self.steps.items():
+            for input_2d, by_frames in by_input.items():
+                for frames, s in by_frames.items():
+                    if s > self.timesteps:
+                        raise ValueError(
+                            f"steps.{dataset}.{input_2d}.{frames}: S={s} exceeds timesteps {self.timesteps}"
+                        )
+        for frames, s in self.ddim_steps.items():
+            if s > self.timesteps:
+                raise ValueError(f"ddim_steps.{frames}: {s} exceeds timesteps {self.timesteps}")
+        return self
+
+
+class EvaluateParams(Strict):
+    batch_size: PosInt = 256
+    flip_test: bool = True
+    hypotheses: PosInt = 1
+    aggregate: Literal["mean", "median"] = "mean"
+    seed: NonNegInt = 0  # initial noise of the samplers
+
+
+# ---------------------------------------------------------------- training
+class TrainParams(Strict):
+    epochs: PosInt = 200
+    batch_size: PosInt | dict[PosInt, PosInt] = {81: 64, 243: 24}  # one number, or per frames
+    lr: PosFloat = 4e-4
+    lr_decay: Annotated[float, _in_range(0, 1, low_open=True)] = 0.99
+    weight_decay: NonNegFloat = 0.1
+    flip_augment: bool = True
+    selection: Literal["last", "best_validation"] = "last"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_workers: NonNegInt = 0
+    cpu_threads: PosInt | None = None  # torch CPU threads; 1 is fastest for tiny models on a busy machine
+    # cap on clips per epoch (a fresh random subset each epoch) for quick runs; one number or per frames
+    max_clips_per_epoch: PosInt | dict[PosInt, PosInt] | None = None
+    validation_max_clips: PosInt = 512  # evenly spaced validation clips scored per epoch
+    validation_every: PosInt = 1
+
+    def batch_size_for(self, frames: int) -> int:
+        return _per_frames(self.batch_size, frames, "train.batch_size")
+
+    def max_clips_for(self, frames: int) -> int | None:
+        return _per_frames(self.max_clips_per_epoch, frames, "train.max_clips_per_epoch")
+
+
+def _per_frames(value: int | dict[int, int] | None, frames: int, key: str) -> int | None:
+    """A setting given as one number (or None) or as {frames: number}."""
+    if value is None or isinstance(value, int):
+        return value
+    if frames not in value:
+        raise ConfigError(
+            f"{key} has no entry for {frames} frames; give one of {sorted(value)} or a single number"
+        )
+    return value[frames]
+
+
+# ---------------------------------------------------------------- experiments and sweeps
+Frames = Annotated[list[PosInt], Field(min_length=1), _unique("frames")]
+Seeds = Annotated[list[NonNegInt], Field(min_length=1), _unique("seeds")]
+Variants = Annotated[list[VariantName], Field(min_length=1), _unique("variants")]
+
+
+class ExperimentGroup(Strict):
+    """Trains every combination input_2d × frames × variants × seeds on one dataset.
+
+    ``seeds: []`` switches a group off (dvc.yaml keeps one stage pair per group name).
+    """
+
+    dataset: Dataset
+    input_2d: Annotated[list[Input2D], Field(min_length=1), _unique("input_2d")]
+    frames: Frames
+    variants: Variants
+    seeds: Annotated[list[NonNegInt], _unique("seeds")]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentGroup:
+        if self.dataset == "3dhp" and "det" in self.input_2d:
+            raise ValueError("3dhp has ground-truth 2D only; use input_2d: [gt]")
+        seq2frame = [v for v in self.variants if VARIANTS[v].backbone == "poseformer"]
+        even = [f for f in self.frames if f % 2 == 0]
+        if seq2frame and even:
+            raise ValueError(
+                f"{', '.join(seq2frame)} predict the centre frame, so frames must be odd; got {even}"
+            )
+        return self
+
+
+class RobustnessSweep(Strict):
+    """Fig. 6: trained on clean 2D, tested on corrupted normalised 2D (same draws for every model)."""
+
+    dataset: Dataset = "h36m"
+    input_2d: Input2D = "det"
+    frames: PosInt = 81
+    variants: Variants = ["mixste", "diff3dhpe-m"]
+    seeds: Seeds = [0, 1, 2, 3, 4]
+    gaussian: Annotated[list[NonNegFloat], _unique("levels")] = [0.0, 0.005, 0.01, 0.05, 0.1, 0.5]
+    dropout: Annotated[list[Probability], _unique("levels")] = [0.0, 0.1, 0.2, 0.4, 0.8]
+    corruption_seed: NonNegInt = 0
+
+
+class StepsSweep(Strict):
+    """Fig. 5: one trained model per arm evaluated at every S (no retraining)."""
+
+    dataset: Dataset = "h36m"
+    input_2d: Input2D = "det"
+    frames: PosInt = 81
+    variants: Variants = ["diff3dhpe-m", "diff3dhpe-m-nopde"]
+    seeds: Seeds = [0]
+    steps: Annotated[list[PosInt], Field(min_length=1), _unique("steps")] = list(range(1, 21))
+
+    @model_validator(mode="after")
+    def _x0_models(self) -> StepsSweep:
+        wrong = [v for v in self.variants if VARIANTS[v].sampler != "x0-ddim"]
+        if wrong:
+            raise ValueError(f"the S sweep needs x0-DDIM variants; {', '.join(wrong)} is not one")
+        return self
+
+
+class Sweeps(Strict):
+    robustness: RobustnessSweep = RobustnessSweep()
+    steps: StepsSweep = StepsSweep()
+
+
+class Comparison(Strict):
+    """Two-sample t-test over seeds of variant a vs variant b (Student and Welch)."""
+
+    name: str
+    a: VariantName
+    b: VariantName
+    dataset: Dataset = "h36m"
+    input_2d: Input2D = "det"
+    frames: Frames
+    metrics: Annotated[list[Literal["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"]], Field(min_length=1)] = ["mpjpe"]
+
+
+class StatsParams(Strict):
+    ttest: list[Comparison] = [
+        Comparison(name="mixste-vs-diff3dhpe-m", a="mixste", b="diff3dhpe-m", frames=[81, 243])
+    ]
+
+
+# ---------------------------------------------------------------- the whole file
+class Params(Strict):
+    data: DataParams = DataParams()
+    model: ModelParams = ModelParams()
+    diffusion: DiffusionParams = DiffusionParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    train: TrainParams = TrainParams()
+    experiments: dict[str, ExperimentGroup] = {}
+    sweeps: Sweeps = Sweeps()
+    stats: StatsParams = StatsParams()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        problems = _cross_problems(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    # ------------------------------------------------------------ per-run settings
+    def sampling_steps(self, run: RunSpec) -> int | None:
+        """S of a run: x0-DDIM steps from diffusion.steps, DDIM-M's from ddim_steps, None for regression."""
+        spec = VARIANTS[run.variant]
+        if spec.sampler is None:
+            return None
+        if spec.sampler == "ddim":
+            return self.diffusion.ddim_steps[run.frames]
+        return self.diffusion.steps[run.dataset][run.input_2d][run.frames]
+
+    def run_digest(self, run: RunSpec) -> str:
+        """Hash of every setting that shapes a run's training; a checkpoint made otherwise is not resumed."""
+        spec = VARIANTS[run.variant]
+        relevant = {
+            "run": run.id,
+            "data": self.data.model_dump(mode="json"),
+            "model": getattr(self.model, spec.backbone).model_dump(mode="json"),
+            "diffusion": self.diffusion.model_dump(mode="json", include={"timesteps", "compat", "k_clip"}),
+            "train": self.train.model_dump(mode="json", exclude={"device", "num_workers"}),
+        }
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _cross_problems(params: Params) -> list[str]:
+    """Checks that span sections: S defined for every diffusion run, sweep runs trained, no duplicates."""
+    problems = []
+    trained = train_runs(params)
+    seen: set[str] = set()
+    for run in trained:
+        if run.id in seen:
+            problems.append(f"experiments: run {run.id} appears in more than one group")
+        seen.add(run.id)
+    runs_needing_s = list(dict.fromkeys(trained + sweep_runs(params, "robustness")))
+    for run in runs_needing_s:
+        sampler = VARIANTS[run.variant].sampler
+        if sampler == "ddim" and run.frames not in params.diffusion.ddim_steps:
+            problems.append(
+                f"diffusion.ddim_steps: no entry for {run.frames} frames (needed by {run.id}); "
+                f"add `{run.frames}: <steps>`"
+            )
+        elif sampler == "x0-ddim" and run.frames not in params.diffusion.steps.get(run.dataset, {}).get(
+            run.input_2d, {}
+        ):
+            problems.append(
+                f"diffusion.steps.{run.dataset}.{run.input_2d}: no S for {run.frames} frames "
+                f"(needed by {run.id}); add `{run.frames}: <S>`"
+            )
+    for kind in ("robustness", "steps"):
+        missing = [r.id for r in sweep_runs(params, kind) if r.id not in seen]
+        if missing:
+            problems.append(
+                f"sweeps.{kind}: runs {', '.join(missing)} are not trained by any experiments group; "
+                f"sweeps reuse trained models, so add them to experiments"
+            )
+    for i, comparison in enumerate(params.stats.ttest):
+        for frames in comparison.frames:
+            for side in (comparison.a, comparison.b):
+                seeds = [
+                    r.seed
+                    for r in trained
+                    if (r.dataset, r.input_2d, r.frames, r.variant)
+                    == (comparison.dataset, comparison.input_2d, frames, side)
+                ]
+                if len(seeds) < 2:
+                    problems.append(
+                        f"stats.ttest[{i}] ({comparison.name}): {side} at {comparison.dataset}/"
+                        f"{comparison.input_2d}/F={frames} has {len(seeds)} seed(s) in experiments; "
+                        f"a t-test needs at least 2"
+                    )
+    names = [c.name for c in params.stats.ttest]
+    if len(set(names)) != len(names):
+        problems.append("stats.ttest: comparison names must be unique")
+    return problems
+
+
+# ---------------------------------------------------------------- loading and error messages
+_UNION_TAGS = {"int", "float", "str", "bool", "list", "dict", "none", "literal"}
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in part or part in _UNION_TAGS:
+            continue  # pydantic's union-member tags, e.g. 'int' or 'dict[...]', are not keys
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes an annotation can hold (through Optional, list, dict values, Annotated)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _unwrap(arg)]
+    if origin in (list, dict):
+        return _unwrap(typing.get_args(annotation)[-1])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return []
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Field names valid at the parent of ``loc`` (walks the schema; list indices / dict keys skipped)."""
+    models: list[type[BaseModel]] = [Params]
+    for part in loc[:-1]:
+        nxt = []
+        for model in models:
+            if isinstance(part, str) and part in model.model_fields:
+                nxt.extend(_unwrap(model.model_fields[part].annotation))
+        if nxt:
+            models = nxt
+        # an int index or a dict key leaves the element model in place
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _describe(error: dict) -> str:
+    loc = _format_loc(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        allowed = _allowed_keys(error["loc"])
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"{loc}: unknown key '{key}'{did_you_mean} (allowed keys here: {', '.join(allowed)})"
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "missing":
+        return f"{loc}: required key is missing"
+    if kind == "value_error" and not loc:
+        return message
+    value = error.get("input")
+    shown = "" if isinstance(value, dict | list) or kind == "value_error" else f" (got {value!r})"
+    return f"{loc or '<top level>'}: {message}{shown}"
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    """Validate an already-parsed mapping (e.g. from YAML) into Params; ConfigError on any problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}"
+        )
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        lines = [_describe(e) for e in err.errors(include_url=False)]
+        raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml. Raises ConfigError naming the file, key path and allowed values."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (pass --params PATH, or copy configs/paper.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(raw, str(path))
+
+
+def check_data_files(params: Params, datasets: list[str] | tuple[str, ...]) -> None:
+    """Every file the given datasets are read from must exist: else a ConfigError naming key and path."""
+    missing = []
+    for dataset in dict.fromkeys(datasets):
+        for key, path in params.data.files(dataset).items():
+            if not path.is_file():
+                missing.append(f"{key}: {path} does not exist")
+    if missing:
+        how = (
+            "run `diff3dhpe prepare` (or `dvc repro prepare`) first"
+            if params.data.source != "files"
+            else "put your files there or change data.dir / the file names in params.yaml"
+        )
+        raise ConfigError("missing data files:\n  " + "\n  ".join(missing) + f"\n{how}")
+
+
+def runs_for(params: Params, kind: str) -> list[RunSpec]:
+    """Convenience re-export: the run specs of one kind (train | robustness | steps)."""
+    return runs_of_kind(params, kind)

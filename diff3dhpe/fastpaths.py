@@ -1,0 +1,190 @@
+"""Switchable fast paths; each one computes what the plain path computes (tests state the tolerance).
+
+- ``set_threads``: one intra-op thread per core this process may use; one inter-op thread.
+- ``autocast(precision, device)``: ``train.precision: fp32 | bf16`` as an autocast context.
+- ``compile_model(model, enabled)``: ``train.compile`` via ``torch.compile``.
+- ``set_grad_checkpointing(model, enabled)``: ``train.grad_checkpointing`` (recompute blocks in backward).
+- ``reverse_loop`` / ``GraphedSampler``: the x0-DDIM loop without host syncs, and its CUDA-graph
+  replay for fixed shapes (``evaluate.cuda_graphs``); on CPU the sampler runs the same loop eagerly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.errors import ConfigError, ShapeError
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Intra-op threads = usable cores (or ``threads``); one inter-op thread. Returns the count.
+
+    More threads than cores only adds contention in MKL / oneDNN GEMMs, which is all this model does.
+    """
+    threads = available_cores() if threads is None else int(threads)
+    if threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel region
+        torch.set_num_interop_threads(1)
+    return threads
+
+
+def autocast(precision: str = "fp32", device: torch.device | str = "cpu"):
+    """Autocast context for ``precision``: fp32 is a no-op; bf16 works on CPU and CUDA; fp16 CUDA only.
+
+    Parameters and the optimiser stay fp32 (mixed precision); only matmuls and attention run in bf16.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    device_type = torch.device(device).type
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device_type != "cuda":
+        raise ConfigError("precision fp16 needs a CUDA device; use bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def compile_model(model: nn.Module, enabled: bool = True, mode: str | None = None) -> nn.Module:
+    """``torch.compile(model)`` when enabled, else the model itself. The compiled wrapper shares parameters.
+
+    State dicts of the wrapper carry an ``_orig_mod.`` prefix: save ``model._orig_mod`` (or the
+    original module) rather than the wrapper. ``dynamic=False``: clip shapes are fixed per run.
+    """
+    if not enabled:
+        return model
+    return torch.compile(model, mode=mode, dynamic=False)
+
+
+def set_grad_checkpointing(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Recompute each transformer block in backward instead of storing its activations.
+
+    Gradients are identical (the RNG state for stochastic depth is replayed); memory for activations
+    drops from O(blocks) to O(1) blocks at about 1/3 more compute. Works on MixSTE and PoseFormer.
+    """
+    if not hasattr(model, "grad_checkpointing"):
+        raise ConfigError(f"{type(model).__name__} has no grad_checkpointing switch (MixSTE, PoseFormer do)")
+    model.grad_checkpointing = bool(enabled)
+    return model
+
+
+@contextlib.contextmanager
+def unchecked_inputs(model: nn.Module) -> Iterator[nn.Module]:
+    """Skip the models' data-dependent input checks (NaN scans force a host sync, illegal in capture).
+
+    Callers check the inputs once themselves before entering.
+    """
+    modules = [m for m in model.modules() if hasattr(m, "check_inputs")]
+    previous = [m.check_inputs for m in modules]
+    for m in modules:
+        m.check_inputs = False
+    try:
+        yield model
+    finally:
+        for m, flag in zip(modules, previous):
+            m.check_inputs = flag
+
+
+def reverse_loop(
+    diffusion: Diffusion, model, x2d: torch.Tensor, noise: torch.Tensor, steps: int, predicts: str = "x0"
+) -> torch.Tensor:
+    """``Diffusion.sample`` (x0) or ``sample_eps`` (eps) with no host synchronisation in the loop.
+
+    Same arithmetic in the same order as the library sampler, so results are bitwise equal; the
+    timestep tensors are made before the loop so that a CUDA graph can capture it.
+    """
+    if predicts not in ("x0", "eps"):
+        raise ConfigError(f"predicts must be 'x0' or 'eps', got {predicts!r}")
+    taus = diffusion.timesteps(steps)
+    abar = diffusion._abar(noise)
+    batch = noise.shape[0]
+    release_form = diffusion.compat == "release" and predicts == "x0"
+    t_all = [torch.full((batch,), tau, dtype=torch.long, device=noise.device) for tau in taus]
+    y = noise
+    for i, (tau, tau_next) in enumerate(zip(taus, [*taus[1:], -1])):
+        out = model(x2d, y, t_all[i])
+        if predicts == "x0":
+            x0 = out.clamp(-1, 1)
+        else:
+            a = abar[tau]
+            x0 = ((y - (1 - a).sqrt() * out) / a.sqrt()).clamp(-1, 1)
+        if tau_next < 0:
+            return x0
+        y = diffusion.ddim_step(y, x0, tau, tau_next, release_form=release_form)
+    raise AssertionError("unreachable: timesteps() always ends with a final step")
+
+
+class GraphedSampler:
+    """The fixed-length reverse loop for fixed (B, F, J) shapes; replayed from a CUDA graph on CUDA.
+
+    ``sampler(x2d, noise)`` returns the same (B, F', J, 3) as ``diffusion.sample(model, x2d, steps,
+    noise)``. On CUDA the loop is captured once (after a warm-up on a side stream) and each call copies
+    the inputs into static buffers and replays the graph: one launch for all S steps instead of
+    S × (kernels per forward). Large batches (clips × hypotheses × flip) amortise it further. On CPU,
+    or with ``enabled=False``, it runs ``reverse_loop`` eagerly (same numbers, no capture).
+    """
+
+    def __init__(
+        self, diffusion: Diffusion, model: nn.Module, x2d_shape: tuple[int, ...], steps: int,
+        pose_frames: int | None = None, predicts: str = "x0", device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32, enabled: bool = True,
+    ):
+        if len(x2d_shape) != 4 or x2d_shape[-1] != 2:
+            raise ShapeError(f"GraphedSampler: x2d_shape must be (B, F, J, 2), got {tuple(x2d_shape)}")
+        self.diffusion, self.model, self.steps, self.predicts = diffusion, model, steps, predicts
+        batch, frames, joints, _ = x2d_shape
+        self.x2d_shape = tuple(x2d_shape)
+        self.noise_shape = (batch, pose_frames or frames, joints, 3)
+        self.device = torch.device(device)
+        self.graph = None
+        diffusion.timesteps(steps)  # validate S now, not at the first call
+        if enabled and self.device.type == "cuda":
+            self._capture(dtype)
+
+    def _capture(self, dtype: torch.dtype) -> None:
+        self.static_x2d = torch.zeros(self.x2d_shape, device=self.device, dtype=dtype)
+        self.static_noise = torch.zeros(self.noise_shape, device=self.device, dtype=dtype)
+        run = lambda: reverse_loop(self.diffusion, self.model, self.static_x2d, self.static_noise,  # noqa: E731
+                                   self.steps, self.predicts)
+        with torch.no_grad(), unchecked_inputs(self.model):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):  # warm-up: lazy init, cuBLAS workspaces, autotuning
+                    run()
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_out = run()
+
+    def __call__(self, x2d: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        if tuple(x2d.shape) != self.x2d_shape or tuple(noise.shape) != self.noise_shape:
+            raise ShapeError(
+                f"GraphedSampler was built for x2d {self.x2d_shape} and noise {self.noise_shape}; got "
+                f"{tuple(x2d.shape)} and {tuple(noise.shape)} (build one sampler per batch shape)"
+            )
+        if not (torch.isfinite(x2d).all() and torch.isfinite(noise).all()):
+            raise ShapeError("GraphedSampler: x2d or noise contains NaN or inf")
+        if self.graph is None:
+            with torch.no_grad():
+                return reverse_loop(self.diffusion, self.model, x2d, noise, self.steps, self.predicts)
+        self.static_x2d.copy_(x2d)
+        self.static_noise.copy_(noise)
+        self.graph.replay()
+        return self.static_out.clone()

@@ -1,0 +1,485 @@
+"""The paper's Tables 1-4 and the t-test table, from results/*.csv, as CSV, Markdown and LaTeX.
+
+Each table holds two kinds of rows, told apart by the ``Source`` column: ``ours (<data>)``
+computed from results/*.csv, and ``paper (<dataset>)`` copied from the paper
+(diff3dhpe/resources/paper_results.csv). Paper rows keep the paper's own frame counts F,
+which may differ from ours; the two are never mixed in one cell. A table whose inputs are
+missing raises MissingResultsError naming the missing runs or variants.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from diff3dhpe.data.skeleton import H36M_ACTIONS
+from diff3dhpe.errors import ConfigError
+from diff3dhpe.report import TABLE_FORMATS, TABLE_NAMES
+from diff3dhpe.report.common import (
+    DATASET_NAMES,
+    INPUT_NAMES,
+    VARIANT_NAMES,
+    MissingResultsError,
+    data_source,
+    data_source_labels,
+    format_mean_sd,
+    format_mm,
+    format_p,
+    paper_label,
+    read_results,
+    require_finite,
+    source_label,
+)
+from diff3dhpe.report.paper import paper_results, paper_steps
+
+AVERAGE = "Average"
+ACTION_COLUMNS = (*H36M_ACTIONS, AVERAGE)
+METRIC_NAMES = {"mpjpe": "MPJPE (mm)", "p_mpjpe": "P-MPJPE (mm)"}
+MISSING = "-"
+
+
+@dataclass
+class Table:
+    """A table as rows of display strings; written identically to CSV, Markdown and LaTeX."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    block_starts: list[int] = field(default_factory=list)  # rows that open a block (a rule above)
+
+    def add_block(self, rows: list[list[str]]) -> None:
+        if rows:
+            self.block_starts.append(len(self.rows))
+            self.rows.extend(rows)
+
+
+# ----------------------------------------------------------------------------- aggregation helpers
+
+
+def _steps_cell(steps: object) -> str:
+    """S, or '-' for regression models (no sampler: steps empty or 0)."""
+    if steps is None or pd.isna(steps) or int(steps) == 0:
+        return MISSING
+    return str(int(steps))
+
+
+def _ours(metrics: pd.DataFrame, dataset: str, inputs: Sequence[str],
+          variants: Sequence[str]) -> pd.DataFrame:
+    rows = metrics[
+        (metrics["dataset"] == dataset) & metrics["input_2d"].isin(inputs) & metrics["variant"].isin(variants)
+    ].copy()
+    rows["steps"] = pd.to_numeric(rows["steps"], errors="coerce").fillna(0).astype(int)
+    return rows
+
+
+def _missing_variants(rows: pd.DataFrame, variants: Sequence[str], by: Sequence[str]) -> list[str]:
+    """'variant (frames=81, input_2d=det)' for each variant absent from a group (each F × input present)."""
+    if rows.empty:
+        return [f"{variant} (any)" for variant in variants]
+    missing = []
+    for key, group in rows.groupby(list(by)):
+        key = key if isinstance(key, tuple) else (key,)
+        where = ", ".join(f"{k}={v}" for k, v in zip(by, key))
+        missing += [f"{variant} ({where})" for variant in variants if variant not in set(group["variant"])]
+    return missing
+
+
+def _raise_missing(what: str, missing: list[str]) -> None:
+    if missing:
+        raise MissingResultsError(
+            f"{what}: results/metrics.csv lacks runs of {missing}; train and evaluate them "
+            "(`diff3dhpe runs --kind train` lists the study's run ids) and collect again"
+        )
+
+
+def _require_actions(rows: pd.DataFrame, actions: Sequence[str], what: str) -> None:
+    missing = {
+        run: sorted(set(actions) - set(group["action"])) for run, group in rows.groupby("run")
+    }
+    missing = {run: acts for run, acts in missing.items() if acts}
+    if missing:
+        raise MissingResultsError(f"{what}: runs lack action rows in results/metrics.csv: {missing}")
+
+
+def _seed_mean(rows: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    """Mean, sd (ddof=1) and count over seeds of ``metric`` per ``keys``."""
+    grouped = rows.groupby(keys, sort=False)[metric]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    return out.rename(columns={"mean": "mean", "std": "sd", "count": "n"})
+
+
+def _variant_order(variants: Sequence[str]) -> Callable[[str], int]:
+    return lambda v: variants.index(v) if v in variants else len(variants)
+
+
+# ----------------------------------------------------------------------------- Tables 1 and 2
+
+
+def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], input_2d: str,
+                      metric_names: Sequence[str], title: str) -> Table:
+    variants = ("mixste", "diff3dhpe-m")
+    what = f"{name} (Human3.6M, {INPUT_NAMES[input_2d]})"
+    ours = _ours(metrics, "h36m", [input_2d], variants)
+    _raise_missing(what, _missing_variants(ours, variants, by=["frames"]))
+    _require_actions(ours, ACTION_COLUMNS, what)
+    require_finite(ours, metric_names, f"{what} results/metrics.csv")
+    paper = paper_results(name)
+    columns = ["Protocol", "Source", "Method", "F", "S", "Seeds", *ACTION_COLUMNS]
+    table = Table(name, title, columns)
+    our_label = source_label(labels, "h36m")
+    for metric in metric_names:
+        block = paper[paper["metric"] == metric]
+        for frames in sorted(block["frames"].unique()):
+            rows = block[block["frames"] == frames]
+            paper_rows = []
+            for method in dict.fromkeys(rows["method"]):
+                method_rows = rows[rows["method"] == method]
+                cells = method_rows.set_index("action")["value"]
+                steps = paper_steps(name, method, int(frames), method_rows["steps"].iloc[0])
+                paper_rows.append([
+                    METRIC_NAMES[metric], paper_label("h36m"), method, str(frames), _steps_cell(steps), "1",
+                    *(format_mm(cells[a]) if a in cells else MISSING for a in ACTION_COLUMNS),
+                ])
+            table.add_block(paper_rows)
+        stats = _seed_mean(ours, ["variant", "frames", "steps", "action"], metric)
+        order = _variant_order(variants)
+        for frames in sorted(ours["frames"].unique()):
+            our_rows = []
+            here = stats[stats["frames"] == frames]
+            for (variant, steps), cells in sorted(here.groupby(["variant", "steps"]), key=lambda kv: (
+                    order(kv[0][0]), kv[0][1])):
+                cells = cells.set_index("action")
+                our_rows.append([
+                    METRIC_NAMES[metric], our_label, VARIANT_NAMES[variant], str(int(frames)),
+                    _steps_cell(steps), str(int(cells["n"].max())),
+                    *(format_mm(cells.loc[a, "mean"]) for a in ACTION_COLUMNS),
+                ])
+            table.add_block(our_rows)
+    our_frames = sorted(int(f) for f in ours["frames"].unique())
+    paper_frames = sorted(int(f) for f in paper["frames"].unique())
+    table.notes = [
+        f"Rows 'ours' are computed on {data_source(labels, 'h36m')} (F = {', '.join(map(str, our_frames))}); "
+        f"rows 'paper' are the published Human3.6M numbers at the paper's F = "
+        f"{', '.join(map(str, paper_frames))}.",
+        "Cells of 'ours' are means over the seeds counted in 'Seeds'; Average = unweighted mean over the "
+        "15 action groups (as evaluated).",
+    ]
+    return table
+
+
+def table1(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
+    return _per_action_table(
+        "table1", metrics, labels, "det", ("mpjpe", "p_mpjpe"),
+        "Table 1: per-action MPJPE (Protocol #1) and P-MPJPE (Protocol #2), detected 2D input, "
+        "Human3.6M layout",
+    )
+
+
+def table2(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
+    return _per_action_table(
+        "table2", metrics, labels, "gt", ("mpjpe",),
+        "Table 2: per-action MPJPE (Protocol #1), ground-truth 2D input, Human3.6M layout",
+    )
+
+
+# ----------------------------------------------------------------------------- Table 3
+
+
+def table3(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
+    what = "table3 (MPI-INF-3DHP)"
+    ours = metrics[metrics["dataset"] == "3dhp"].copy()
+    ours["steps"] = pd.to_numeric(ours["steps"], errors="coerce").fillna(0).astype(int)
+    if "diff3dhpe-m" not in set(ours["variant"]):
+        raise MissingResultsError(
+            f"{what}: results/metrics.csv has no MPI-INF-3DHP (dataset=3dhp) runs of diff3dhpe-m; "
+            f"found variants {sorted(set(ours['variant']))}"
+        )
+    overall = ours[ours["action"].isin([AVERAGE, "All"])]
+    missing = sorted(set(ours["run"]) - set(overall["run"]))
+    if missing:
+        raise MissingResultsError(f"{what}: runs {missing} have no 'Average' row in results/metrics.csv")
+    require_finite(overall, ("pck", "auc", "mpjpe"), f"{what} results/metrics.csv")
+    columns = ["Source", "Method", "F", "S", "Seeds", "PCK (%)", "AUC (%)", "MPJPE (mm)"]
+    table = Table("table3", "Table 3: PCK@150 mm, AUC and MPJPE, ground-truth 2D input, MPI-INF-3DHP layout",
+                  columns)
+    paper = paper_results("table3")
+    paper_rows = []
+    for (method, frames), rows in paper.groupby(["method", "frames"], sort=False):
+        value = rows.set_index("metric")["value"]
+        steps = paper_steps("table3", method, frames, None)
+        paper_rows.append([
+            paper_label("3dhp"), method, str(frames), _steps_cell(steps), "1",
+            format_mm(value["pck"]), format_mm(value["auc"]), format_mm(value["mpjpe"]),
+        ])
+    table.add_block(paper_rows)
+    our_label = source_label(labels, "3dhp")
+    order = _variant_order(list(VARIANT_NAMES))
+    keys = ["variant", "frames", "input_2d", "steps"]
+    stats = {m: _seed_mean(overall, keys, m).set_index(keys) for m in ("pck", "auc", "mpjpe")}
+    our_rows = []
+    for key in sorted(stats["mpjpe"].index, key=lambda k: (order(k[0]), k[1], k[2], k[3])):
+        variant, frames, input_2d, steps = key
+        method = VARIANT_NAMES.get(variant, variant)
+        if input_2d != "gt":
+            method += f" ({INPUT_NAMES[input_2d]})"
+        our_rows.append([
+            our_label, method, str(int(frames)), _steps_cell(steps), str(int(stats["mpjpe"].loc[key, "n"])),
+            *(format_mean_sd(stats[m].loc[key, "mean"], stats[m].loc[key, "sd"], int(stats[m].loc[key, "n"]))
+              for m in ("pck", "auc", "mpjpe")),
+        ])
+    table.add_block(our_rows)
+    table.notes = [
+        f"Rows 'ours' are computed on {data_source(labels, '3dhp')}; rows 'paper' are the published "
+        "MPI-INF-3DHP numbers at the paper's F. PCK counts joints closer than 150 mm over 14 joints; "
+        "AUC averages PCK over thresholds 0-150 mm.",
+    ]
+    return table
+
+
+# ----------------------------------------------------------------------------- Table 4
+
+
+ABLATION_BLOCKS = (
+    ("MixSTE", ("mixste", "ddim-m", "diff3dhpe-m"), ("mixste", "diff3dhpe-m")),
+    ("PoseFormer", ("poseformer", "diff3dhpe-p"), ("poseformer", "diff3dhpe-p")),
+)
+PAPER_BACKBONE = {"MixSTE*": "MixSTE", "DDIM-M": "MixSTE", "Diff3DHPE-M": "MixSTE",
+                  "PoseFormer*": "PoseFormer", "Diff3DHPE-P": "PoseFormer"}
+
+
+def table4(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
+    what = "table4 (ablation, Human3.6M)"
+    average = metrics[(metrics["dataset"] == "h36m") & (metrics["action"] == AVERAGE)]
+    columns = ["Source", "Backbone", "Method", "F", "2D input", "S", "Seeds", "MPJPE (mm)", "P-MPJPE (mm)"]
+    table = Table("table4", "Table 4: ablation (objective, sampler, backbone), Human3.6M layout; "
+                  "mean ± sd over seeds where Seeds > 1", columns)
+
+    paper = paper_results("table4")
+    sds = paper[paper["metric"].str.endswith("_sd")]
+    values = paper[~paper["metric"].str.endswith("_sd")]
+    paper_rows = []
+    for (method, frames, input_2d, seeds), rows in values.groupby(
+            ["method", "frames", "input_2d", "seeds"], sort=False):
+        cells = []
+        for metric in ("mpjpe", "p_mpjpe"):
+            sd = sds[(sds["metric"] == f"{metric}_sd") & (sds["method"] == method) & (sds["frames"] == frames)
+                     & (sds["input_2d"] == input_2d) & (sds["seeds"] == seeds)]["value"]
+            mean = rows[rows["metric"] == metric]["value"].iloc[0]
+            cells.append(format_mean_sd(mean, sd.iloc[0] if len(sd) else None, int(seeds)))
+        paper_rows.append([paper_label("h36m"), PAPER_BACKBONE[method], method, str(frames),
+                           INPUT_NAMES[input_2d], _steps_cell(rows["steps"].iloc[0]), str(seeds), *cells])
+    table.add_block(paper_rows)
+
+    our_label = source_label(labels, "h36m")
+    missing = [] if "ddim-m" in set(average["variant"]) else ["ddim-m (any)"]
+    for _, variants, required in ABLATION_BLOCKS:
+        missing += _missing_variants(_ours(average, "h36m", ["det", "gt"], variants), required,
+                                     by=["frames", "input_2d"])
+    _raise_missing(what, missing)
+    for backbone, variants, _ in ABLATION_BLOCKS:
+        ours = _ours(average, "h36m", ["det", "gt"], variants)
+        require_finite(ours, ("mpjpe", "p_mpjpe"), f"{what} results/metrics.csv")
+        keys = ["frames", "input_2d", "variant", "steps"]
+        mpjpe = _seed_mean(ours, keys, "mpjpe")
+        p_mpjpe = _seed_mean(ours, keys, "p_mpjpe").set_index(keys)
+        order = _variant_order(variants)
+        mpjpe = mpjpe.assign(_order=mpjpe["variant"].map(order)).sort_values(
+            ["frames", "input_2d", "_order", "steps"])
+        our_rows = []
+        for _, row in mpjpe.iterrows():
+            key = tuple(row[k] for k in keys)
+            n = int(row["n"])
+            our_rows.append([
+                our_label, backbone, VARIANT_NAMES[row["variant"]], str(int(row["frames"])),
+                INPUT_NAMES[row["input_2d"]], _steps_cell(row["steps"]), str(n),
+                format_mean_sd(row["mean"], row["sd"], n),
+                format_mean_sd(p_mpjpe.loc[key, "mean"], p_mpjpe.loc[key, "sd"], n),
+            ])
+        table.add_block(our_rows)
+    table.notes = [
+        f"Rows 'ours' are computed on {data_source(labels, 'h36m')}; rows 'paper' are the published "
+        "Human3.6M numbers at the paper's F (detected 2D = CPN detections in the paper).",
+        "MixSTE* and PoseFormer* are regression baselines trained with the same L2 loss; DDIM-M is the "
+        "ε-prediction model sampled with standard DDIM; S = reverse sampling steps.",
+    ]
+    return table
+
+
+# ----------------------------------------------------------------------------- t-test table
+
+
+def _comparison_name(comparison: str) -> str:
+    """'mixste vs diff3dhpe-m' -> 'MixSTE* vs Diff3DHPE-M' (names as in the paper)."""
+    parts = [part.strip() for part in str(comparison).replace("-vs-", " vs ").split(" vs ")]
+    return " vs ".join(VARIANT_NAMES.get(part, part) for part in parts)
+
+
+def ttest_table(ttest: pd.DataFrame, labels: dict[str, str]) -> Table:
+    what = "ttest table"
+    keys = ["comparison", "frames", "input_2d", "metric"]
+    incomplete = [
+        ", ".join(f"{k}={v}" for k, v in zip(keys, key)) + f": has {sorted(set(group['test']))}"
+        for key, group in ttest.groupby(keys) if set(group["test"]) != {"student", "welch"}
+    ]
+    if incomplete:
+        raise MissingResultsError(
+            f"{what}: results/ttest.csv must hold one 'student' and one 'welch' row per comparison; "
+            f"{incomplete}"
+        )
+    require_finite(ttest, ("n_a", "mean_a", "n_b", "mean_b"), f"{what} results/ttest.csv")
+    columns = ["Source", "Comparison", "F", "2D input", "Metric", "Test", "n A", "A (mm)", "n B", "B (mm)",
+               "t", "df", "p"]
+    table = Table("ttest", "Two-sample t-tests over seeds (A vs B), Human3.6M layout", columns)
+    paper = paper_results("ttest")
+    table.add_block([
+        [paper_label("h36m"), row["method"], str(row["frames"]), INPUT_NAMES[row["input_2d"]],
+         METRIC_NAMES["mpjpe"], "student", str(row["seeds"]), MISSING, str(row["seeds"]), MISSING, MISSING,
+         MISSING, format_p(row["value"])]
+        for _, row in paper.iterrows()
+    ])
+
+    def num(value: float, fmt: str) -> str:
+        return MISSING if pd.isna(value) else format(value, fmt)
+
+    our_label = source_label(labels, "h36m")
+    ordered = ttest.assign(_test=ttest["test"].map({"student": 0, "welch": 1})).sort_values(
+        [*keys, "_test"])
+    table.add_block([
+        [our_label, _comparison_name(row["comparison"]), str(int(row["frames"])),
+         INPUT_NAMES.get(row["input_2d"], row["input_2d"]), METRIC_NAMES.get(row["metric"], row["metric"]),
+         row["test"], str(int(row["n_a"])), format_mean_sd(row["mean_a"], row["sd_a"], int(row["n_a"])),
+         str(int(row["n_b"])), format_mean_sd(row["mean_b"], row["sd_b"], int(row["n_b"])),
+         num(row["t"], ".2f"), num(row["df"], ".1f"),
+         MISSING if pd.isna(row["p_value"]) else format_p(row["p_value"])]
+        for _, row in ordered.iterrows()
+    ])
+    table.notes = [
+        f"Rows 'ours' are computed on {data_source(labels, 'h36m')}; rows 'paper' give the published "
+        "p-values "
+        "(Student's t-test over 5 seeds, Human3.6M, the paper's F).",
+        "student = pooled-variance t-test (the paper's); welch = unequal-variance t-test.",
+    ]
+    return table
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def _markdown_escape(cell: str) -> str:
+    return cell.replace("|", "\\|")
+
+
+def to_markdown(table: Table) -> str:
+    numeric = [all(_looks_numeric(r[i]) for r in table.rows) for i in range(len(table.columns))]
+    lines = [f"**{table.title}**", ""]
+    lines += [f"> {note}" for note in table.notes] + [""]
+    lines.append("| " + " | ".join(_markdown_escape(c) for c in table.columns) + " |")
+    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+    lines += ["| " + " | ".join(_markdown_escape(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"±": r"$\pm$", "ε": r"$\varepsilon$", "–": "--", "—": "---"}
+
+
+def latex_escape(text: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    for char, latex in _LATEX_UNICODE.items():
+        out = out.replace(char, latex)
+    return out
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs table; every row has len(columns) cells, blocks are separated by \\midrule."""
+    align = "".join("r" if all(_looks_numeric(r[i]) for r in table.rows) else "l"
+                    for i in range(len(table.columns)))
+    caption = latex_escape(" ".join([table.title, *table.notes]))
+    lines = [
+        "% Generated by `diff3dhpe report tables` from results/*.csv; do not edit by hand.",
+        "% Needs \\usepackage{booktabs} and \\usepackage{graphicx}.",
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{tab:{table.name}}}",
+        r"\resizebox{\linewidth}{!}{%",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in table.columns) + r" \\",
+    ]
+    for i, row in enumerate(table.rows):
+        if i in table.block_starts:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(latex_escape(c) for c in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _looks_numeric(cell: str) -> bool:
+    head = cell.split(" ± ")[0]
+    try:
+        float(head)
+    except ValueError:
+        return cell == MISSING
+    return True
+
+
+def write_table(table: Table, out_dir: Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    widths = {len(row) for row in table.rows}
+    if not table.rows or widths != {len(table.columns)}:
+        raise AssertionError(f"{table.name}: {len(table.rows)} rows with widths {widths}, "
+                             f"expected {len(table.columns)}")  # a bug here, not bad input
+    paths = [out_dir / f"{table.name}.{ext}" for ext in TABLE_FORMATS]
+    with paths[0].open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(table.columns)
+        writer.writerows(table.rows)
+    paths[1].write_text(to_markdown(table))
+    paths[2].write_text(to_latex(table))
+    return paths
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+BUILDERS: dict[str, tuple[str, Callable[[pd.DataFrame, dict[str, str]], Table]]] = {
+    "table1": ("metrics", table1),
+    "table2": ("metrics", table2),
+    "table3": ("metrics", table3),
+    "table4": ("metrics", table4),
+    "ttest": ("ttest", ttest_table),
+}
+
+
+def build_tables(results_dir: Path, subset: Sequence[str] | None = None,
+                 data_label: str | dict[str, str] | None = None) -> list[Table]:
+    """Build the requested tables (all by default) without writing them."""
+    names = list(subset) if subset else list(TABLE_NAMES)
+    unknown = [n for n in names if n not in BUILDERS]
+    if unknown:
+        raise ConfigError(f"unknown table names {unknown}; choose from {list(TABLE_NAMES)}")
+    inputs = {kind: read_results(results_dir, kind) for kind in dict.fromkeys(BUILDERS[n][0] for n in names)}
+    labels = data_source_labels(results_dir, inputs.values(), data_label)
+    return [BUILDERS[name][1](inputs[BUILDERS[name][0]], labels) for name in names]
+
+
+def write_tables(results_dir: Path, out_dir: Path, subset: Sequence[str] | None = None,
+                 data_label: str | dict[str, str] | None = None) -> list[Path]:
+    """Write table{1,2,3,4} and ttest as .csv, .md and .tex under ``out_dir``; return the paths.
+
+    All requested tables are built before any is written, so a missing input leaves no partial set.
+    """
+    tables = build_tables(Path(results_dir), subset, data_label)
+    return [path for table in tables for path in write_table(table, Path(out_dir))]
+
+
+__all__ = ["TABLE_NAMES", "DATASET_NAMES", "Table", "build_tables", "write_tables", "to_latex", "to_markdown"]

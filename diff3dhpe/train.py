@@ -1,0 +1,415 @@
+"""Training loop for every variant: regression (L2), x0-diffusion and ε-diffusion (METHOD.md §2, §7).
+
+Reproducibility: every epoch's randomness (clip order, diffusion t and noise, stochastic depth) is
+drawn from generators seeded by (seed, epoch), so a run resumed from runs/<ID>/checkpoint.pt
+repeats an uninterrupted one exactly. The checkpoint is written atomically after every epoch.
+Validation uses held-out TRAINING subjects (data.subjects.validation), never the test set.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from diff3dhpe.checkpoints import load_checkpoint, save_checkpoint
+from diff3dhpe.config import Params, check_data_files
+from diff3dhpe.data.clips import ClipBatches, ClipIndex, apply_valid, seq2frame_clips, seq2seq_clips
+from diff3dhpe.data.dataset import PoseDataset, load_3dhp, load_h36m
+from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.errors import CheckpointError, ConfigError
+from diff3dhpe.models import build_model
+from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
+from diff3dhpe.utils import configure_torch, derive_seed
+
+log = logging.getLogger("diff3dhpe.train")
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+VALIDATION_STEPS = 2  # x0-DDIM steps for the per-epoch validation of diffusion models (speed)
+VALIDATION_DDIM_STEPS = 10  # DDIM-M needs more steps to give a meaningful number
+
+
+def load_run_dataset(params: Params, run: RunSpec) -> PoseDataset:
+    """The dataset a run trains/evaluates on; 2D input 'det' or 'gt' picks the 2D file."""
+    check_data_files(params, [run.dataset])
+    data = params.data
+    if run.dataset == "h36m":
+        role = "file_2d_det" if run.input_2d == "det" else "file_2d_gt"
+        dataset = load_h36m(
+            data.file("h36m", "file_3d"),
+            data.file("h36m", role),
+            data.subjects.train,
+            data.subjects.validation,
+            data.subjects.test,
+            max_frames=data.max_frames,
+        )
+        if data.test_cameras is not None:
+            dataset.test = [seq for seq in dataset.test if seq.camera in data.test_cameras]
+        return dataset
+    if run.input_2d != "gt":
+        raise ConfigError(f"run {run.id}: 3dhp has ground-truth 2D only (input_2d must be gt)")
+    return load_3dhp(
+        data.file("3dhp", "train"),
+        data.file("3dhp", "test"),
+        data.mpi3dhp_validation,
+        max_frames=data.max_frames,
+    )
+
+
+def clip_index(run: RunSpec, sequences: list, valid_only: bool = False) -> ClipIndex:
+    """seq2seq windows (MixSTE) or one centred clip per frame (PoseFormer)."""
+    lengths = [len(s) for s in sequences]
+    make = seq2frame_clips if VARIANTS[run.variant].backbone == "poseformer" else seq2seq_clips
+    index = make(lengths, run.frames)
+    return apply_valid(index, [s.valid for s in sequences]) if valid_only else index
+
+
+def evenly_spaced(index: ClipIndex, limit: int) -> ClipIndex:
+    """At most ``limit`` clips spread over the whole index (a deterministic, representative subset)."""
+    if len(index) <= limit:
+        return index
+    rows = np.linspace(0, len(index) - 1, limit).round().astype(np.int64)
+    return ClipIndex(index.sequence[rows], index.frames[rows], index.mask[rows])
+
+
+def build_run_model(params: Params, run: RunSpec) -> torch.nn.Module:
+    variant = VARIANTS[run.variant]
+    size = getattr(params.model, variant.backbone)
+    return build_model(
+        variant.backbone,
+        frames=run.frames,
+        objective=variant.model_objective,
+        dim=size.dim,
+        depth=size.depth,
+        heads=size.heads,
+        mlp_ratio=size.mlp_ratio,
+        drop_path=size.drop_path,
+        time_embedding=True,
+        pde=variant.pde,
+    )
+
+
+def make_diffusion(params: Params) -> Diffusion:
+    d = params.diffusion
+    return Diffusion(timesteps=d.timesteps, compat=d.compat, k_clip=d.k_clip)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the frames with mask (B, F') True; pred/target (B, F', J, 3)."""
+    weight = mask[..., None, None].to(pred.dtype)  # (B, F', 1, 1)
+    denom = weight.sum() * pred.shape[-2] * pred.shape[-1]
+    return ((pred - target) ** 2 * weight).sum() / denom.clamp_min(1)
+
+
+def training_loss(
+    model: torch.nn.Module, run: RunSpec, diffusion: Diffusion | None, batch: dict, generator: torch.Generator
+) -> torch.Tensor:
+    objective = VARIANTS[run.variant].objective
+    x2d, y3d, mask = batch["x2d"], batch["y3d"], batch["mask"]
+    if objective == "regression":
+        return masked_mse(model(x2d), y3d, mask)
+    loss_fn = diffusion.x0_loss if objective == "x0" else diffusion.eps_loss
+    return loss_fn(model, x2d, y3d, mask=mask, generator=generator)
+
+
+@torch.no_grad()
+def predict_normalised(
+    model: torch.nn.Module,
+    run: RunSpec,
+    diffusion: Diffusion | None,
+    x2d: torch.Tensor,
+    steps: int | None,
+    generator: torch.Generator | None,
+    hypotheses: int = 1,
+    aggregate: str = "mean",
+) -> torch.Tensor:
+    """One forward prediction (no flip): regression model(x2d) or a DDIM sample; (B, F', J, 3) in [-1, 1]."""
+    variant = VARIANTS[run.variant]
+    if not variant.diffusion:
+        return model(x2d)
+    output_frames = 1 if variant.backbone == "poseformer" else None
+    sampler = "x0" if variant.sampler == "x0-ddim" else "eps"
+    if hypotheses > 1:
+        agg, _, _ = diffusion.sample_hypotheses(
+            model,
+            x2d,
+            steps,
+            hypotheses,
+            aggregate=aggregate,
+            generator=generator,
+            sampler=sampler,
+            output_frames=output_frames,
+        )
+        return agg
+    sample = diffusion.sample if sampler == "x0" else diffusion.sample_eps
+    return sample(model, x2d, steps, output_frames=output_frames, generator=generator)
+
+
+@torch.no_grad()
+def validation_mpjpe(
+    model: torch.nn.Module,
+    run: RunSpec,
+    diffusion: Diffusion | None,
+    batches: ClipBatches,
+    scale: float,
+    device: torch.device,
+    seed: int,
+) -> float:
+    """MPJPE (mm) on the capped validation clips; diffusion models sample with few steps, fixed noise."""
+    model.eval()
+    variant = VARIANTS[run.variant]
+    steps = None
+    if variant.diffusion:
+        steps = VALIDATION_DDIM_STEPS if variant.sampler == "ddim" else VALIDATION_STEPS
+        steps = min(steps, diffusion.num_timesteps)
+    generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "validation"))
+    total, count = 0.0, 0
+    for batch in batches:
+        x2d, y3d, mask = (batch[k].to(device) for k in ("x2d", "y3d", "mask"))
+        pred = predict_normalised(model, run, diffusion, x2d, steps, generator)
+        err = torch.linalg.vector_norm(pred - y3d, dim=-1).mean(dim=-1) * scale  # (B, F') mm
+        total += float(err[mask].sum())
+        count += int(mask.sum())
+    model.train()
+    return total / max(count, 1)
+
+
+@dataclass
+class TrainResult:
+    run: str
+    epochs: int
+    history: list[dict]
+    model_path: Path
+    resumed_from: int  # epochs already done when this call started (0 = fresh)
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state()}
+
+
+def train_run(
+    params: Params,
+    run_id: str,
+    runs_root: str | Path = "runs",
+    progress: bool | None = None,
+    stop_after_epochs: int | None = None,
+) -> TrainResult:
+    """Train (or resume) one run of the experiment matrix; writes runs/<ID>/{checkpoint.pt,model.pt,dvclive/}.
+
+    ``stop_after_epochs`` ends this call after that many epochs *of this call* (an interruption, for
+    tests); the next call resumes from the checkpoint. model.pt is written only when training is done.
+    """
+    run = find_run(params, run_id, "train")
+    variant = VARIANTS[run.variant]
+    out_dir = run_dir(runs_root, run.id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = params.train
+    device = configure_torch(cfg.device, cfg.cpu_threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+    dataset = load_run_dataset(params, run)
+    if not dataset.validation:
+        raise ConfigError(
+            f"run {run.id}: no validation sequences; set data.subjects.validation (H36M) or "
+            f"data.mpi3dhp_validation (3DHP) to held-out training subjects"
+        )
+    scale = dataset.scale()
+    batch_size = cfg.batch_size_for(run.frames)
+    train_batches = ClipBatches(
+        dataset.train,
+        clip_index(run, dataset.train),
+        scale,
+        batch_size,
+        shuffle=True,
+        seed=run.seed,
+        flip_augment=cfg.flip_augment,
+        layout=dataset.layout,
+    )
+    val_index = evenly_spaced(clip_index(run, dataset.validation, valid_only=True), cfg.validation_max_clips)
+    val_batches = ClipBatches(
+        dataset.validation,
+        val_index,
+        scale,
+        params.evaluate.batch_size,
+        shuffle=False,
+        seed=0,
+        flip_augment=False,
+        layout=dataset.layout,
+    )
+    batches_per_epoch = len(train_batches)
+    max_clips = cfg.max_clips_for(run.frames)
+    if max_clips is not None:
+        batches_per_epoch = min(batches_per_epoch, math.ceil(max_clips / batch_size))
+
+    torch.manual_seed(run.seed)  # weight initialisation
+    model = build_run_model(params, run).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    diffusion = make_diffusion(params) if variant.diffusion else None
+    digest = params.run_digest(run)
+
+    start_epoch, history, best = 0, [], None
+    checkpoint_path = out_dir / CHECKPOINT
+    if checkpoint_path.exists():
+        try:
+            state = load_checkpoint(checkpoint_path)
+        except CheckpointError as err:
+            log.warning("%s: unreadable checkpoint (%s); starting from scratch", run.id, err)
+            state = None
+        if state is not None and state.get("params_digest") == digest:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch, history = int(state["epoch"]), list(state["history"])
+            best = state.get("best")
+            log.info("%s: resuming after epoch %d of %d", run.id, start_epoch, cfg.epochs)
+        elif state is not None:
+            log.info("%s: checkpoint was made with other settings; starting from scratch", run.id)
+    live = _open_live(out_dir, history)
+
+    log.info(
+        "%s: %d train clips (%d batches of %d per epoch), %d validation clips, scale %.1f mm, device %s",
+        run.id,
+        train_batches.num_items,
+        batches_per_epoch,
+        batch_size,
+        len(val_index),
+        scale,
+        device,
+    )
+    show_bar = progress if progress is not None else None  # tqdm disables itself when not a TTY
+    epochs_this_call = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
+            break
+        started = time.perf_counter()
+        lr = cfg.lr * cfg.lr_decay**epoch
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        train_batches.set_epoch(epoch)
+        torch.manual_seed(derive_seed(run.seed, epoch, "droppath"))
+        generator = torch.Generator(device=device).manual_seed(derive_seed(run.seed, epoch, "diffusion"))
+        model.train()
+        loss_sum, loss_n = 0.0, 0
+        bar = tqdm(
+            range(batches_per_epoch),
+            desc=f"{run.id} epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=(not show_bar) if show_bar is not None else None,
+        )
+        for i in bar:
+            batch = {k: v.to(device) for k, v in train_batches[i].items()}
+            loss = training_loss(model, run, diffusion, batch, generator)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{run.id}: loss is {float(loss)} at epoch {epoch + 1}, batch {i}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(batch["x2d"])
+            loss_n += len(batch["x2d"])
+            bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
+        bar.close()
+        validate = (epoch + 1) % cfg.validation_every == 0 or epoch + 1 == cfg.epochs
+        val = (
+            validation_mpjpe(model, run, diffusion, val_batches, scale, device, run.seed)
+            if validate
+            else None
+        )
+        seconds = time.perf_counter() - started
+        entry = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / max(loss_n, 1),
+            "val_mpjpe": val,
+            "lr": lr,
+            "seconds": seconds,
+        }
+        history.append(entry)
+        if val is not None and (best is None or val < best["val_mpjpe"]):
+            best = {
+                "epoch": epoch + 1,
+                "val_mpjpe": val,
+                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            }
+        log.info(
+            "%s epoch %d/%d  loss %.5f  val MPJPE %s mm  lr %.3g  %.1f s",
+            run.id,
+            epoch + 1,
+            cfg.epochs,
+            entry["loss"],
+            "-" if val is None else f"{val:.2f}",
+            lr,
+            seconds,
+        )
+        _log_epoch(live, entry)
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "model_config": model.config,
+                "model": model.state_dict(),
+                "scale": scale,
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "rng": _rng_state(),
+                "variant": run.variant,
+                "params_digest": digest,
+                "run": run.id,
+                "best": best if cfg.selection == "best_validation" else None,
+            },
+        )
+        epochs_this_call += 1
+
+    done = len(history) >= cfg.epochs
+    model_path = out_dir / MODEL
+    if done:
+        weights = model.state_dict()
+        selected_epoch = cfg.epochs
+        if cfg.selection == "best_validation" and best is not None:
+            weights, selected_epoch = best["model"], best["epoch"]
+        save_checkpoint(
+            model_path,
+            {
+                "model_config": model.config,
+                "model": {k: v.cpu() for k, v in weights.items()},
+                "scale": scale,
+                "epoch": selected_epoch,
+                "history": history,
+                "variant": run.variant,
+                "params_digest": digest,
+                "run": run.id,
+                "selection": cfg.selection,
+            },
+        )
+        log.info("%s: wrote %s (epoch %d, selection %s)", run.id, model_path, selected_epoch, cfg.selection)
+    live.end()
+    return TrainResult(run.id, len(history), history, model_path, start_epoch)
+
+
+def _open_live(out_dir: Path, history: list[dict]):
+    """A fresh dvclive log replayed from the checkpoint history: an interrupted epoch never logs twice."""
+    from dvclive import Live
+
+    class FilesOnlyLive(Live):
+        """dvclive's file layout (metrics.json, plots/metrics/*.tsv) without its DVC-repo integration,
+        which would open (or even `dvc init`) the enclosing repository and fails in a repo with no commit.
+        The pipeline declares these files in dvc.yaml itself, so `dvc plots show` / `dvc exp show` work."""
+
+        def _init_dvc(self) -> None:
+            self._save_dvc_exp = False
+
+    live = FilesOnlyLive(dir=str(out_dir / "dvclive"), resume=False, save_dvc_exp=False, dvcyaml=False)
+    for entry in history:
+        _log_epoch(live, entry)
+    return live
+
+
+def _log_epoch(live, entry: dict) -> None:
+    for key in ("loss", "val_mpjpe", "lr", "seconds"):
+        if entry.get(key) is not None:
+            live.log_metric(f"train/{key}" if key == "loss" else key, float(entry[key]), plot=True)
+    live.next_step()

@@ -1,0 +1,78 @@
+"""Small shared helpers of the pipeline: atomic writes, seed derivation, device choice, logging."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from diff3dhpe.errors import ConfigError
+
+log = logging.getLogger("diff3dhpe")
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temp file beside ``path`` then os.replace: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """CSV without index, floats at full precision, NaN as an empty cell."""
+    return atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+
+
+def atomic_write_json(data: dict, path: str | Path) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed determined by ``parts`` only (e.g. (seed, epoch, 'noise')): stable across runs."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def configure_torch(device_name: str, cpu_threads: int | None) -> torch.device:
+    """Pick the device and, on CPU, the thread count (part of the params, so results stay reproducible)."""
+    device = select_device(device_name)
+    if device.type == "cpu" and cpu_threads is not None:
+        torch.set_num_threads(cpu_threads)
+    return device
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )

@@ -1,0 +1,164 @@
+"""Fast paths give the plain path's numbers (diff3dhpe.fastpaths); tolerances are in each test."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.errors import ConfigError, ShapeError
+from diff3dhpe.fastpaths import (
+    GraphedSampler,
+    autocast,
+    compile_model,
+    reverse_loop,
+    set_grad_checkpointing,
+    set_threads,
+    unchecked_inputs,
+)
+from diff3dhpe.models import Attention, build_model
+
+
+def _tiny(frames=9, drop_path=0.0, backbone="mixste", **kw):
+    torch.manual_seed(0)
+    dim = 16 if backbone == "mixste" else 4
+    return build_model(backbone, frames=frames, objective="denoiser", dim=dim, depth=2, heads=4,
+                       drop_path=drop_path, **kw)
+
+
+def _inputs(batch=2, frames=9, pose_frames=None, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x2d = torch.rand(batch, frames, 17, 2, generator=g) * 2 - 1
+    y_t = torch.randn(batch, pose_frames or frames, 17, 3, generator=g)
+    return x2d, y_t, torch.randint(0, 1000, (batch,), generator=g)
+
+
+@pytest.mark.parametrize("pde", [True, False])
+def test_fused_sdpa_matches_explicit_softmax_attention(pde):
+    torch.manual_seed(0)
+    fused = Attention(32, 4, pde=pde, fused=True)
+    plain = Attention(32, 4, pde=pde, fused=False)
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(3, 11, 32)
+    torch.testing.assert_close(fused(x), plain(x), atol=1e-5, rtol=1e-5)
+
+
+def test_pde_in_place_subtraction_when_sampling_keeps_gradients_when_training():
+    attn = Attention(16, 2, pde=True)
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        sampled = attn.mix_values(x)
+    trained = attn.mix_values(x)  # out - v must not be in place: SDPA's backward reads its output
+    trained.sum().backward()
+    torch.testing.assert_close(sampled, trained.detach(), atol=0, rtol=0)
+    assert attn.qkv.weight.grad is not None
+
+
+def test_bf16_autocast_stays_within_bound_of_fp32():
+    model = _tiny().eval()
+    x2d, y_t, t = _inputs()
+    with torch.no_grad():
+        reference = model(x2d, y_t, t)
+        with autocast("bf16", "cpu"):
+            low = model(x2d, y_t, t)
+    assert low.dtype == torch.bfloat16  # the matmuls really ran in bf16
+    # bf16 keeps 8 mantissa bits (relative step 2^-8 ≈ 0.4%); bound: 3% of the output's range
+    error = (low.float() - reference).abs().max() / reference.abs().max()
+    assert 0 < error < 0.03
+
+
+def test_fp32_autocast_is_a_no_op_and_bad_precisions_are_refused():
+    model = _tiny().eval()
+    x2d, y_t, t = _inputs()
+    with torch.no_grad(), autocast("fp32"):
+        assert torch.equal(model(x2d, y_t, t), model(x2d, y_t, t))
+    with pytest.raises(ConfigError, match="one of"):
+        autocast("int8")
+    with pytest.raises(ConfigError, match="CUDA"):
+        autocast("fp16", "cpu")
+
+
+@pytest.mark.parametrize("backbone", ["mixste", "poseformer"])
+def test_gradient_checkpointing_gives_identical_gradients(backbone):
+    frames = 9 if backbone == "mixste" else 5
+    pose_frames = frames if backbone == "mixste" else 1
+    x2d, y_t, t = _inputs(frames=frames, pose_frames=pose_frames)
+    grads = []
+    for enabled in (False, True):
+        model = set_grad_checkpointing(_tiny(frames, drop_path=0.3, backbone=backbone).train(), enabled)
+        torch.manual_seed(5)  # same stochastic-depth draws in both runs
+        model(x2d, y_t, t).square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-6, msg=name)
+
+
+def test_grad_checkpointing_needs_a_model_with_the_switch():
+    with pytest.raises(ConfigError, match="grad_checkpointing"):
+        set_grad_checkpointing(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.slow
+def test_compiled_model_matches_eager():
+    model = _tiny().eval()
+    x2d, y_t, t = _inputs()
+    compiled = compile_model(model)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x2d, y_t, t), model(x2d, y_t, t), atol=1e-5, rtol=1e-5)
+
+
+def test_compile_disabled_returns_the_model_itself():
+    model = _tiny()
+    assert compile_model(model, enabled=False) is model
+
+
+@pytest.mark.parametrize("compat, predicts", [("paper", "x0"), ("release", "x0"), ("paper", "eps")])
+def test_sync_free_reverse_loop_equals_library_sampler(compat, predicts):
+    model = _tiny().eval()
+    diffusion = Diffusion(compat=compat)
+    x2d, noise, _ = _inputs()
+    with torch.no_grad():
+        ours = reverse_loop(diffusion, model, x2d, noise, steps=5, predicts=predicts)
+    library = (diffusion.sample if predicts == "x0" else diffusion.sample_eps)(model, x2d, 5, noise=noise)
+    assert torch.equal(ours, library)
+
+
+def test_graphed_sampler_matches_sample_and_checks_its_inputs():
+    model = _tiny().eval()
+    diffusion = Diffusion()
+    x2d, noise, _ = _inputs()
+    sampler = GraphedSampler(diffusion, model, tuple(x2d.shape), steps=3)
+    assert torch.equal(sampler(x2d, noise), diffusion.sample(model, x2d, 3, noise=noise))
+    with pytest.raises(ShapeError, match="built for"):
+        sampler(x2d[:1], noise[:1])
+    bad = noise.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ShapeError, match="NaN"):
+        sampler(x2d, bad)
+    with pytest.raises(ConfigError):
+        GraphedSampler(diffusion, model, tuple(x2d.shape), steps=0)
+
+
+def test_unchecked_inputs_switches_off_only_the_value_scans_and_restores_them():
+    model = _tiny().eval()
+    x2d, y_t, t = _inputs()
+    y_t[0, 0, 0, 0] = float("nan")
+    with torch.no_grad():
+        with unchecked_inputs(model):
+            model(x2d, y_t, t)  # no NaN scan inside (capture cannot sync)
+            with pytest.raises(ShapeError, match="shape"):
+                model(x2d[:, :3], y_t, t)  # shapes are still checked
+        assert model.check_inputs
+        with pytest.raises(ShapeError, match="NaN"):
+            model(x2d, y_t, t)
+
+
+def test_set_threads_sets_torch_intra_op_threads():
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert set_threads() >= 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError):
+        set_threads(0)

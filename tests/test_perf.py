@@ -1,0 +1,175 @@
+"""FLOP counting, timing helpers and the cost planner (diff3dhpe.perf)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from diff3dhpe.errors import ConfigError
+from diff3dhpe.models import build_model
+from diff3dhpe.perf import (
+    ASSUMED_MFU,
+    DATASET_FRAMES,
+    GPU_PEAK_TFLOPS,
+    best_time,
+    count_flops,
+    gemm_gflops,
+    interleaved_best_times,
+    mixste_forward_flops,
+    model_gemm_shapes,
+    plan,
+    plan_report,
+    poseformer_forward_flops,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_count_flops_of_one_matmul_is_2mnk():
+    a, b = torch.randn(4, 8), torch.randn(8, 16)
+    assert count_flops(lambda: a @ b) == 2 * 4 * 8 * 16
+
+
+def test_count_flops_includes_cpu_fused_attention():
+    q = k = v = torch.randn(2, 3, 5, 4)  # (B, H, N, d): QKᵀ and A·V are 2·B·H·N·N·d each
+    flops = count_flops(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    assert flops == 2 * (2 * 2 * 3 * 5 * 5 * 4)
+
+
+@pytest.mark.parametrize("objective", ["denoiser", "regression"])
+def test_mixste_closed_form_matches_counted_flops(objective):
+    model = build_model("mixste", frames=7, objective=objective, dim=16, depth=2, heads=4).eval()
+    x2d, y_t, t = torch.randn(3, 7, 17, 2), torch.randn(3, 7, 17, 3), torch.tensor([1, 50, 999])
+    args = (x2d, y_t, t) if objective == "denoiser" else (x2d,)
+    counted = count_flops(lambda: model(*args))
+    denoiser = objective == "denoiser"
+    assert counted == 3 * mixste_forward_flops(7, 16, 2, denoiser=denoiser, time_embedding=denoiser)
+
+
+def test_poseformer_closed_form_matches_counted_flops():
+    model = build_model("poseformer", frames=5, objective="denoiser", dim=8, depth=2, heads=4).eval()
+    x2d, y_t, t = torch.randn(2, 5, 17, 2), torch.randn(2, 1, 17, 3), torch.tensor([3, 7])
+    assert count_flops(lambda: model(x2d, y_t, t)) == 2 * poseformer_forward_flops(5, 8, 2)
+
+
+def test_paper_size_forward_flops_match_method_md():
+    # METHOD.md §4a: ≈ 294.9 GFLOP per clip at F=243, 94.6 at F=81
+    assert mixste_forward_flops(243) / 1e9 == pytest.approx(294.9, abs=0.05)
+    assert mixste_forward_flops(81) / 1e9 == pytest.approx(94.6, abs=0.1)
+
+
+def test_training_step_counts_about_three_forwards():
+    model = build_model("mixste", frames=5, objective="denoiser", dim=16, depth=1, heads=4, drop_path=0.0)
+    x2d, y_t, t = torch.randn(2, 5, 17, 2), torch.randn(2, 5, 17, 3), torch.tensor([1, 2])
+    forward = count_flops(lambda: model(x2d, y_t, t))
+    step = count_flops(lambda: model(x2d, y_t, t).sum().backward())
+    assert 2.8 * forward < step < 3.3 * forward
+
+
+def test_best_time_returns_the_fastest_repeat():
+    durations = iter([0.04, 0.002, 0.04])
+    best = best_time(lambda: time.sleep(next(durations)), repeats=3, warmup=0)
+    assert 0.002 <= best < 0.03
+
+
+def test_interleaved_best_times_runs_round_robin_and_keeps_each_minimum():
+    calls = []
+    durations = {"a": iter([0.03, 0.001]), "b": iter([0.002, 0.03])}
+
+    def make(name):
+        return lambda: (calls.append(name), time.sleep(next(durations[name])))
+
+    best_a, best_b = interleaved_best_times([make("a"), make("b")], repeats=2, warmup=0)
+    assert calls == ["a", "b", "a", "b"]
+    assert best_a < 0.02 and best_b < 0.02
+
+
+def test_best_time_rejects_zero_repeats():
+    with pytest.raises(ValueError, match="repeats"):
+        best_time(lambda: None, repeats=0)
+
+
+def test_gemm_gflops_is_a_positive_finite_rate():
+    rate = gemm_gflops(size=64, repeats=2)
+    assert math.isfinite(rate) and rate > 0
+
+
+def test_model_gemm_shapes_are_the_four_block_linears():
+    assert model_gemm_shapes(10, dim=8, mlp_ratio=2.0) == [(10, 8, 24), (10, 8, 8), (10, 8, 16), (10, 16, 8)]
+
+
+def _params(variant="diff3dhpe-m", frames=81, seeds=(0,), **train):
+    return {
+        "model": {"mixste": {"dim": 512, "depth": 8}},
+        "diffusion": {"steps": {"h36m": {"det": {81: 9}}}, "ddim_steps": {81: 40}},
+        "evaluate": {"flip_test": True, "hypotheses": 3},
+        "train": {"epochs": 2, "flip_augment": True, **train},
+        "experiments": {"g": {"dataset": "h36m", "input_2d": ["det"], "frames": [frames],
+                              "variants": [variant], "seeds": list(seeds)}},
+    }
+
+
+def test_plan_flops_and_hours_by_hand():
+    result = plan(_params(seeds=(0, 1)), gpu="A100", precision="bf16")
+    forward = mixste_forward_flops(81)
+    train_clips = math.ceil(DATASET_FRAMES["h36m"]["train"] / 81) * 2  # flip augmentation doubles
+    test_passes = math.ceil(DATASET_FRAMES["h36m"]["test"] / 81) * 9 * 2 * 3  # S × flip × hypotheses
+    per_run = 3 * forward * train_clips * 2 + forward * test_passes
+    assert result["runs"] == 2
+    assert result["total_flops"] == pytest.approx(2 * per_run)
+    sustained = GPU_PEAK_TFLOPS["A100"]["bf16"] * 1e12 * ASSUMED_MFU["bf16"]
+    assert result["hours"] == pytest.approx(2 * per_run / sustained / 3600)
+
+
+def test_plan_regression_has_one_pass_per_test_clip_and_honours_clip_cap():
+    result = plan(_params(variant="mixste", max_clips_per_epoch=100), precision="fp32")
+    forward = mixste_forward_flops(81, denoiser=False, time_embedding=False)
+    evaluate = [r for r in result["rows"] if r.kind == "evaluate"][0]
+    train = [r for r in result["rows"] if r.kind == "train"][0]
+    assert evaluate.passes == math.ceil(DATASET_FRAMES["h36m"]["test"] / 81) * 2
+    assert train.flops == pytest.approx(3 * forward * 100 * 2)
+
+
+def test_plan_clip_cap_may_be_given_per_frames():
+    capped = plan(_params(variant="mixste", max_clips_per_epoch={81: 10, 27: 99}))
+    uncapped = plan(_params(variant="mixste", max_clips_per_epoch={27: 99}))
+    train = [r for r in capped["rows"] if r.kind == "train"][0]
+    assert train.passes == 10 * 2  # capped clips × epochs
+    assert [r for r in uncapped["rows"] if r.kind == "train"][0].passes > train.passes
+
+
+def test_plan_reads_ddim_steps_for_ddim_m():
+    result = plan(_params(variant="ddim-m"))
+    evaluate = [r for r in result["rows"] if r.kind == "evaluate"][0]
+    assert evaluate.passes == math.ceil(DATASET_FRAMES["h36m"]["test"] / 81) * 40 * 2 * 3
+
+
+@pytest.mark.parametrize(
+    "params, gpu, message",
+    [
+        (_params(), "TPU", "unknown GPU"),
+        ({"experiments": {}}, "H100", "no experiments"),
+        ({"experiments": {"g": {"dataset": "h36m"}}}, "H100", "missing"),
+        (_params(frames=27), "H100", "no entry for 27 frames"),
+        ([], "H100", "must be a dict"),
+    ],
+)
+def test_plan_errors_name_the_problem(params, gpu, message):
+    with pytest.raises(ConfigError, match=message):
+        plan(params, gpu=gpu)
+
+
+def test_plan_report_of_the_repository_params():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    report = plan_report(params, gpu="H100")
+    runs = sum(
+        len(g["input_2d"]) * len(g["frames"]) * len(g["variants"]) * len(g["seeds"])
+        for g in params["experiments"].values()
+    )
+    assert report.splitlines()[0].startswith(f"{runs} trained runs on H100")
+    assert "h36m-det-f27-diff3dhpe-m-s0" in report and report.splitlines()[-2].startswith("total")

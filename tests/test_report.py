@@ -1,0 +1,298 @@
+"""Golden tests of the paper tables and figures on the hand-made fixture tests/fixtures/results_small.
+
+The fixture numbers follow simple rules so cells can be checked by hand: in metrics.csv the
+i-th action (paper order) of a run has MPJPE = base + i and P-MPJPE = base - 10 + i/2, and the
+run's Average row is base + 7 / base - 6.5. Bases: MixSTE* F=27 det seeds 0/1: 50/52,
+Diff3DHPE-M F=27 det seeds 0/1: 47/48 (S=5), MixSTE* F=81: 45, Diff3DHPE-M F=81: 43 (S=9).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from diff3dhpe.data.skeleton import H36M_ACTIONS
+from diff3dhpe.errors import ConfigError, DataFormatError
+from diff3dhpe.report import FIGURE_NAMES, TABLE_NAMES
+from diff3dhpe.report.common import MissingResultsError, data_source_labels, format_mean_sd, format_p
+from diff3dhpe.report.figures import fig3, fig6, write_figures
+from diff3dhpe.report.paper import paper_results
+from diff3dhpe.report.tables import build_tables, to_latex, write_tables
+
+FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
+SYNTHETIC = "ours (synthetic data (Human3.6M and MPI-INF-3DHP file formats))"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return {table.name: table for table in build_tables(FIXTURE)}
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A writable copy of the fixture results folder."""
+    return Path(shutil.copytree(FIXTURE, tmp_path / "results"))
+
+
+def rows_as_dicts(table):
+    return [dict(zip(table.columns, row)) for row in table.rows]
+
+
+def find(table, **match):
+    found = [r for r in rows_as_dicts(table) if all(r[k] == v for k, v in match.items())]
+    assert len(found) == 1, f"{match}: {len(found)} rows"
+    return found[0]
+
+
+def edit_csv(path: Path, keep) -> None:
+    frame = pd.read_csv(path)
+    frame[frame.apply(keep, axis=1)].to_csv(path, index=False)
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def test_mean_sd_formatting():
+    assert format_mean_sd(41.94, 0.61, 5) == "41.9 ± 0.6"
+    assert format_mean_sd(41.94, float("nan"), 1) == "41.9"  # one seed: no sd
+    assert format_p(8.1e-4) == "8.1e-04" and format_p(0.0887) == "0.089"
+
+
+# ----------------------------------------------------------------------------- Table 1 / 2
+
+
+def test_table1_columns_are_the_actions_in_paper_order_then_average(tables):
+    columns = tables["table1"].columns
+    assert columns[:6] == ["Protocol", "Source", "Method", "F", "S", "Seeds"]
+    assert columns[6:] == [*H36M_ACTIONS, "Average"]
+
+
+def test_table1_our_cells_are_means_over_seeds(tables):
+    row = find(tables["table1"], Protocol="MPJPE (mm)", Source=SYNTHETIC, Method="MixSTE*", F="27")
+    # seeds 0 and 1: Directions 50 and 52, WalkTogether 64 and 66, Average 57 and 59
+    assert (row["Directions"], row["WalkTogether"], row["Average"]) == ("51.0", "65.0", "58.0")
+    assert (row["S"], row["Seeds"]) == ("-", "2")
+    row = find(tables["table1"], Protocol="P-MPJPE (mm)", Source=SYNTHETIC, Method="Diff3DHPE-M", F="27")
+    # P-MPJPE base - 10 + i/2: Discussion (i=1) seeds 37.5 and 38.5; Average 40.5 and 41.5
+    assert (row["Discussion"], row["Average"], row["S"]) == ("38.0", "41.0", "5")
+
+
+def test_table1_paper_rows_keep_the_papers_F_and_numbers(tables):
+    paper = "paper (Human3.6M)"
+    row = find(tables["table1"], Protocol="MPJPE (mm)", Source=paper, Method="Diff3DHPE-M", F="81")
+    assert (row["Directions"], row["Average"], row["S"]) == ("40.2", "42.0", "9")
+    row = find(tables["table1"], Protocol="P-MPJPE (mm)", Source=paper, Method="MixSTE", F="243")
+    published = paper_results("table1")
+    expected = published[(published.method == "MixSTE") & (published.frames == 243)
+                         & (published.metric == "p_mpjpe") & (published.action == "Photo")]["value"].item()
+    assert row["Photo"] == f"{expected:.1f}"
+    # the paper has no F=27 rows and we have no F=243 rows: never mixed
+    sources = {(r["Source"], r["F"]) for r in rows_as_dicts(tables["table1"])}
+    assert ("paper (Human3.6M)", "27") not in sources and (SYNTHETIC, "243") not in sources
+
+
+def test_table1_row_order_paper_block_then_ours_by_F_then_method(tables):
+    mpjpe = [r for r in rows_as_dicts(tables["table1"]) if r["Protocol"] == "MPJPE (mm)"]
+    order = [(r["Source"].split(" ")[0], r["F"], r["Method"]) for r in mpjpe]
+    ours = [o for o in order if o[0] == "ours"]
+    assert ours == [("ours", "27", "MixSTE*"), ("ours", "27", "Diff3DHPE-M"),
+                    ("ours", "81", "MixSTE*"), ("ours", "81", "Diff3DHPE-M")]
+    assert order.index(ours[0]) > max(i for i, o in enumerate(order) if o[0] == "paper")
+    assert [o[2] for o in order[:5]] == ["Chen et al.", "Poseformer", "MixSTE", "P-STMO", "Diff3DHPE-M"]
+
+
+def test_table2_uses_gt_runs_only(tables):
+    row = find(tables["table2"], Source=SYNTHETIC, Method="Diff3DHPE-M", F="27")
+    assert (row["Directions"], row["Average"], row["Seeds"]) == ("28.0", "35.0", "1")
+    assert {r["Protocol"] for r in rows_as_dicts(tables["table2"])} == {"MPJPE (mm)"}
+
+
+# ----------------------------------------------------------------------------- Tables 3, 4, t-test
+
+
+def test_table3_pck_auc_mpjpe_mean_sd(tables):
+    row = find(tables["table3"], Source=SYNTHETIC, Method="Diff3DHPE-M")
+    assert (row["PCK (%)"], row["AUC (%)"], row["MPJPE (mm)"]) == ("89.0 ± 1.4", "54.0 ± 1.4", "61.0 ± 1.4")
+    paper = find(tables["table3"], Source="paper (MPI-INF-3DHP)", Method="Diff3DHPE-M")
+    assert (paper["F"], paper["S"], paper["PCK (%)"], paper["MPJPE (mm)"]) == ("27", "7", "99.1", "19.6")
+
+
+def test_table4_mean_sd_over_seeds_and_paper_sd_rows(tables):
+    table4 = tables["table4"]
+    row = find(table4, Source=SYNTHETIC, Method="MixSTE*", F="27", **{"2D input": "detected 2D"})
+    # Average rows 57 / 59 -> 58.0 ± 1.4 (sd, ddof=1); P-MPJPE 43.5 / 45.5 -> 44.5 ± 1.4
+    assert (row["MPJPE (mm)"], row["P-MPJPE (mm)"], row["Seeds"]) == ("58.0 ± 1.4", "44.5 ± 1.4", "2")
+    row = find(table4, Source=SYNTHETIC, Method="DDIM-M", F="27")
+    assert (row["MPJPE (mm)"], row["S"], row["Seeds"]) == ("56.0", "10", "1")
+    paper = find(table4, Source="paper (Human3.6M)", Method="Diff3DHPE-M", F="81", Seeds="5")
+    assert (paper["MPJPE (mm)"], paper["P-MPJPE (mm)"], paper["2D input"]) == ("41.9 ± 0.6", "32.6 ± 0.3",
+                                                                              "detected 2D")
+    pair = [r["Method"] for r in rows_as_dicts(table4)
+            if r["Source"] == SYNTHETIC and r["Backbone"] == "PoseFormer"]
+    assert pair == ["PoseFormer*", "Diff3DHPE-P"]
+
+
+def test_ttest_table_student_then_welch_and_paper_p_values(tables):
+    rows = [r for r in rows_as_dicts(tables["ttest"]) if r["Source"] == SYNTHETIC]
+    assert [r["Test"] for r in rows] == ["student", "welch"]
+    assert rows[0]["Comparison"] == "MixSTE* vs Diff3DHPE-M"
+    assert (rows[0]["A (mm)"], rows[0]["B (mm)"], rows[0]["p"], rows[1]["df"]) == ("58.0 ± 1.4", "54.5 ± 0.7",
+                                                                                   "0.089", "1.5")
+    paper = find(tables["ttest"], Source="paper (Human3.6M)", F="243")
+    assert paper["p"] == "2.5e-05"
+
+
+# ----------------------------------------------------------------------------- written files
+
+
+def latex_rows(tex: str) -> list[str]:
+    body = tex.split(r"\toprule")[1].split(r"\bottomrule")[0]
+    return [line for line in body.splitlines() if line.endswith(r"\\")]
+
+
+@pytest.mark.parametrize("name", TABLE_NAMES)
+def test_written_tables_are_consistent_in_every_format(results, tmp_path, name):
+    paths = write_tables(results, tmp_path / "tables", subset=[name])
+    csv_path, md_path, tex_path = paths
+    assert [p.name for p in paths] == [f"{name}.csv", f"{name}.md", f"{name}.tex"]
+    with csv_path.open() as fh:
+        rows = list(csv.reader(fh))
+    width = len(rows[0])
+    assert all(len(r) == width for r in rows) and len(rows) > 2
+    md_lines = [line for line in md_path.read_text().splitlines() if line.startswith("|")]
+    assert len(md_lines) == len(rows) + 1  # header, separator, rows
+    assert all(line.replace("\\|", "").count("|") == width + 1 for line in md_lines)
+    tex = tex_path.read_text()
+    unescaped = re.sub(r"\\[{}&%$#_]", "", tex)
+    assert unescaped.count("{") == unescaped.count("}")
+    assert re.findall(r"\\begin\{(\w+)\}", tex) == re.findall(r"\\end\{(\w+)\}", tex)[::-1]
+    tex_rows = latex_rows(tex)
+    assert len(tex_rows) == len(rows)  # header + body
+    assert all(len(re.findall(r"(?<!\\)&", r)) == width - 1 for r in tex_rows)
+    assert "synthetic data" in md_path.read_text() and "synthetic data" in tex
+
+
+def test_latex_escapes_special_characters(tables):
+    tex = to_latex(tables["table1"])
+    assert r"Protocol \#1" in tex and "Protocol #1" not in tex
+    assert r"$\pm$" in to_latex(tables["table4"])
+
+
+# ----------------------------------------------------------------------------- missing inputs
+
+
+def test_missing_variant_is_named(results):
+    edit_csv(results / "metrics.csv", lambda r: not (r["variant"] == "diff3dhpe-m" and r["frames"] == 81))
+    with pytest.raises(MissingResultsError, match=r"diff3dhpe-m \(frames=81\)"):
+        write_tables(results, results / "tables", subset=["table1"])
+
+
+def test_missing_action_names_the_run(results):
+    run = "h36m-det-f27-mixste-s1"
+    edit_csv(results / "metrics.csv", lambda r: not (r["run"] == run and r["action"] == "Photo"))
+    with pytest.raises(MissingResultsError, match=r"h36m-det-f27-mixste-s1.*Photo"):
+        build_tables(results, subset=["table1"])
+
+
+def test_missing_ddim_and_poseformer_are_named(results):
+    edit_csv(results / "metrics.csv", lambda r: r["variant"] not in ("ddim-m", "diff3dhpe-p"))
+    named = r"\['ddim-m \(any\)', 'diff3dhpe-p \(frames=27, input_2d=det\)'\]"
+    with pytest.raises(MissingResultsError, match=named):
+        build_tables(results, subset=["table4"])
+
+
+def test_ttest_needs_student_and_welch(results):
+    edit_csv(results / "ttest.csv", lambda r: r["test"] == "student")
+    with pytest.raises(MissingResultsError, match=r"'student'.*'welch'.*frames=27"):
+        build_tables(results, subset=["ttest"])
+
+
+def test_missing_or_broken_csv_is_named_and_nothing_is_written(results):
+    (results / "ttest.csv").unlink()
+    out = results / "tables"
+    with pytest.raises(MissingResultsError, match=r"ttest\.csv does not exist"):
+        write_tables(results, out)
+    assert not out.exists()  # no partial set of tables
+    metrics = pd.read_csv(results / "metrics.csv")
+    metrics.drop(columns=["p_mpjpe"]).to_csv(results / "metrics.csv", index=False)
+    with pytest.raises(DataFormatError, match=r"lacks columns \['p_mpjpe'\]"):
+        build_tables(results, subset=["table1"])
+    with pytest.raises(ConfigError, match="unknown table names"):
+        build_tables(results, subset=["table9"])
+
+
+def test_repeated_rows_are_an_error(results):
+    frame = pd.read_csv(results / "metrics.csv")
+    pd.concat([frame, frame.iloc[:1]]).to_csv(results / "metrics.csv", index=False)
+    with pytest.raises(DataFormatError, match=r"repeat the key \['run', 'action'\].*h36m-det-f27-mixste-s0"):
+        build_tables(results, subset=["table1"])
+
+
+def test_nan_metric_is_an_error(results):
+    frame = pd.read_csv(results / "metrics.csv")
+    frame.loc[frame["run"] == "h36m-det-f81-mixste-s0", "mpjpe"] = float("nan")
+    frame.to_csv(results / "metrics.csv", index=False)
+    with pytest.raises(DataFormatError, match=r"'mpjpe'.*h36m-det-f81-mixste-s0"):
+        build_tables(results, subset=["table1"])
+
+
+# ----------------------------------------------------------------------------- data source labels
+
+
+def test_data_source_preference_column_then_provenance_then_argument(results):
+    assert data_source_labels(results)["*"].startswith("synthetic data")
+    (results / "provenance.json").unlink()
+    assert data_source_labels(results, data_label="my label") == {"*": "my label"}
+    column = pd.DataFrame({"dataset": ["h36m"], "data_source": ["real Human3.6M"]})
+    assert data_source_labels(results, [column], data_label="x") == {"h36m": "real Human3.6M", "*": "x"}
+    table = build_tables(results, subset=["table2"], data_label="my label")[0]
+    assert any(r[1] == "ours (my label)" for r in table.rows)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_fig3_plots_diffusion_loss_weight_both_forms():
+    fig = fig3()
+    paper, release = (line.get_ydata() for line in fig.axes[0].lines[:2])
+    # METHOD.md §2: at t = 500 the two forms give 1.985 vs 1.691; both clamp at 3 for small t
+    assert paper[500] == pytest.approx(1.985, abs=1e-3) and release[500] == pytest.approx(1.691, abs=1e-3)
+    assert paper[0] == pytest.approx(3.0) and release[0] == pytest.approx(3.0)
+    assert "T = 1000" in fig.axes[0].get_title()
+
+
+def test_fig6_points_are_seed_means(results):
+    frame = pd.read_csv(results / "robustness.csv")
+    fig = fig6(frame, {"*": "synthetic"})
+    gaussian = fig.axes[0]
+    mixste = gaussian.containers[0].lines[0]  # errorbar container: data line first
+    # MixSTE* seeds 0/1 at σ = 0: 57 and 59
+    assert mixste.get_ydata()[0] == pytest.approx(58.0)
+    assert "synthetic" in fig._suptitle.get_text() and "Human3.6M" in fig._suptitle.get_text()
+    assert gaussian.get_ylabel() == "MPJPE (mm)"
+
+
+def test_write_figures_makes_png_and_pdf_deterministically(results, tmp_path):
+    paths = write_figures(results, tmp_path / "a")
+    assert [p.name for p in paths] == [f"{n}.{e}" for n in FIGURE_NAMES for e in ("png", "pdf")]
+    for path in paths:
+        head = path.read_bytes()[:8]
+        assert head.startswith(b"\x89PNG") if path.suffix == ".png" else head.startswith(b"%PDF")
+        assert path.stat().st_size > 5000
+    again = write_figures(results, tmp_path / "b", subset=["fig5"])
+    assert again[1].read_bytes() == (tmp_path / "a" / "fig5.pdf").read_bytes()
+
+
+def test_figure_with_missing_arm_is_an_error(results, tmp_path):
+    edit_csv(results / "steps.csv", lambda r: str(r["pde"]) == "True")
+    with pytest.raises(MissingResultsError, match="without PDE"):
+        write_figures(results, tmp_path / "figs")
+    assert not (tmp_path / "figs").exists()
+    edit_csv(results / "robustness.csv", lambda r: r["corruption"] == "gaussian")
+    with pytest.raises(MissingResultsError, match=r"mixste/dropout"):
+        write_figures(results, tmp_path / "figs", subset=["fig6"])

@@ -1,0 +1,28 @@
+# Tables and figures from results/*.csv only (diff3dhpe.report). With results/*.csv present
+# (e.g. after `dvc repro`), `snakemake tables figures` runs only these two rules. They also read
+# results/provenance.json (written by prepare: which data the numbers came from) when it exists;
+# it is not declared as an input so that results/*.csv alone suffice.
+
+
+rule report_tables:
+    input:
+        "results/metrics.csv",
+        "results/ttest.csv",
+    output:
+        TABLE_FILES,
+    log:
+        "logs/report/tables.log",
+    shell:
+        "{CLI} report tables {P} --results results --out results/tables > {log} 2>&1"
+
+
+rule report_figures:
+    input:
+        "results/steps.csv",
+        "results/robustness.csv",
+    output:
+        FIGURE_FILES,
+    log:
+        "logs/report/figures.log",
+    shell:
+        "{CLI} report figures {P} --results results --out results/figures > {log} 2>&1"
