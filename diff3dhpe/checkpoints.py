@@ -11,10 +11,8 @@ Official checkpoints (METHOD.md §8):
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_open
 from .errors import CheckpointError, ConfigError
 from .models import build_model
 
@@ -54,25 +53,8 @@ def save_checkpoint(path: PathLike, state: dict) -> None:
     if not isinstance(state, Mapping):
         raise CheckpointError(f"save_checkpoint: state must be a dict, got {type(state).__name__}")
     _check_saveable(state, "state")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(dict(state), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_open(path, "wb") as handle:
+        torch.save(dict(state), handle)
 
 
 def _numpy_safe_globals() -> list:

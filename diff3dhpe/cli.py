@@ -246,6 +246,14 @@ def cmd_runs(args: argparse.Namespace) -> None:
         print("\n".join(r.id for r in runs))
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.perf import plan_report
+
+    params = load_params(args.params)
+    print(plan_report(params.model_dump(), gpu=args.gpu, precision=args.precision))
+
+
 # ---------------------------------------------------------------- argument parsing
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -291,10 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads params data, model, diffusion, train and the data files.\n"
         "Writes runs/<ID>/checkpoint.pt (every epoch, atomic; a rerun resumes from it),\n"
         "runs/<ID>/model.pt (selected weights, when training is complete) and\n"
-        "runs/<ID>/dvclive/ (loss, val_mpjpe, lr, seconds per epoch).",
+        "runs/<ID>/dvclive/ (loss, val_mpjpe, lr, seconds per epoch).\n"
+        "Several GPUs (DDP, one-process results):\n"
+        "  torchrun --standalone --nproc_per_node=N -m diff3dhpe.cli train --run-id <ID>\n"
+        "  (train.batch_size is the global batch; rank 0 writes the outputs).",
     )
     p.add_argument(
-        "--run", required=True, help="run id, e.g. h36m-det-f27-diff3dhpe-m-s0 (see `diff3dhpe runs`)"
+        "--run",
+        "--run-id",  # torchrun's own parser rejects `--run` (ambiguous with its --run-path): use --run-id
+        dest="run",
+        required=True,
+        help="run id, e.g. h36m-det-f27-diff3dhpe-m-s0 (see `diff3dhpe runs`)",
     )
     p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
     dirs(p)
@@ -378,6 +393,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kind", default="train", choices=["train", "robustness", "steps"])
     p.add_argument("--json", action="store_true", help="print specs as JSON")
+
+    p = add(
+        "plan",
+        cmd_plan,
+        "FLOPs and GPU hours of the study in a params file",
+        "Reads params experiments, model, train (epochs, flip_augment, max_clips_per_epoch, precision),\n"
+        "evaluate (flip_test, hypotheses) and diffusion (steps, ddim_steps); writes nothing.\n"
+        "Clip counts are those of the REAL datasets, whatever data.source is, and no data file is read:\n"
+        "Human3.6M train S1 S5 S6 S7 S8 1,559,752 frames, test S9 S11 543,344 frames (4 cameras);\n"
+        "MPI-INF-3DHP train ~1,031,000 frames (8 cameras, an estimate), test 2,929 valid frames.\n"
+        "Prints per-run training and evaluation FLOPs (matmuls only) and the hours at an assumed MFU.",
+    )
+    p.add_argument("--gpu", default="H100", choices=["H100", "H200", "A100", "V100"], help="default: H100")
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=["bf16", "fp32"],
+        help="override train.precision of the params file",
+    )
     return parser
 
 

@@ -46,6 +46,7 @@ PosFloat = Annotated[float, _in_range(0, low_open=True)]
 VariantName = Literal["mixste", "diff3dhpe-m", "diff3dhpe-m-nopde", "ddim-m", "poseformer", "diff3dhpe-p"]
 Dataset = Literal["h36m", "3dhp"]
 Input2D = Literal["det", "gt"]
+Precision = Literal["fp32", "bf16"]
 assert set(typing.get_args(VariantName)) == set(VARIANTS) and set(typing.get_args(Dataset)) == set(DATASETS)
 assert set(typing.get_args(Input2D)) == set(INPUTS_2D)
 
@@ -225,6 +226,10 @@ class EvaluateParams(Strict):
     hypotheses: PosInt = 1
     aggregate: Literal["mean", "median"] = "mean"
     seed: NonNegInt = 0  # initial noise of the samplers
+    # Speed only (CUDA): replay the S-step sampling loop from a CUDA graph (same numbers as eager).
+    cuda_graphs: bool = False
+    # bf16 autocast of the sampler's forward passes; CUDA only (on CPU the run stays fp32, with a note).
+    precision: Precision = "fp32"
 
 
 # ---------------------------------------------------------------- training
@@ -243,6 +248,12 @@ class TrainParams(Strict):
     max_clips_per_epoch: PosInt | dict[PosInt, PosInt] | None = None
     validation_max_clips: PosInt = 512  # evenly spaced validation clips scored per epoch
     validation_every: PosInt = 1
+    # bf16 autocast of forward + loss (backward and optimiser stay fp32); CUDA only, fp32 on CPU.
+    # Changes results, so it is part of the run digest.
+    precision: Precision = "fp32"
+    # Speed / memory only, same results: kept out of the run digest (a resume may switch them).
+    compile: bool = False  # torch.compile the model (CUDA mainly; CPU needs a C++ compiler)
+    grad_checkpointing: bool = False  # recompute each transformer block in backward (less memory)
 
     def batch_size_for(self, frames: int) -> int:
         return _per_frames(self.batch_size, frames, "train.batch_size")
@@ -376,14 +387,21 @@ class Params(Strict):
         return self.diffusion.steps[run.dataset][run.input_2d][run.frames]
 
     def run_digest(self, run: RunSpec) -> str:
-        """Hash of every setting that shapes a run's training; a checkpoint made otherwise is not resumed."""
+        """Hash of every setting that shapes a run's training; a checkpoint made otherwise is not resumed.
+
+        Left out: settings that change speed, not results (device, workers, compile, checkpointing), and
+        precision while it is the default fp32, so digests of runs made before the key existed still match.
+        """
         spec = VARIANTS[run.variant]
+        speed_only = {"device", "num_workers", "compile", "grad_checkpointing"}
+        if self.train.precision == "fp32":
+            speed_only.add("precision")
         relevant = {
             "run": run.id,
             "data": self.data.model_dump(mode="json"),
             "model": getattr(self.model, spec.backbone).model_dump(mode="json"),
             "diffusion": self.diffusion.model_dump(mode="json", include={"timesteps", "compat", "k_clip"}),
-            "train": self.train.model_dump(mode="json", exclude={"device", "num_workers"}),
+            "train": self.train.model_dump(mode="json", exclude=speed_only),
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

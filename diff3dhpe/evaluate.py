@@ -5,6 +5,11 @@ average), x0-DDIM with the configured S (DDIM-M: its ddim_steps) from seeded noi
 per-sequence predictions, × scale to mm. Scoring: Human3.6M per-action protocol (frame-weighted per
 action group, "Average" unweighted over groups) or 3DHP (valid frames; MPJPE etc. = mean of the
 per-sequence means, PCK/AUC pooled over all valid frames).
+
+Fast paths (params evaluate.*): ``cuda_graphs`` samples through ``fastpaths.GraphedSampler`` (one
+graph replay per batch on CUDA; the last partial batch is padded to the graph's batch size, and the
+padded rows are dropped; every clip is independent, so the real rows are unchanged); ``precision:
+bf16`` autocasts the forward passes on CUDA.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from diff3dhpe.data.clips import ClipBatches, stitch
 from diff3dhpe.data.dataset import PoseSequence
 from diff3dhpe.data.skeleton import JointLayout
 from diff3dhpe.errors import ConfigError
+from diff3dhpe.fastpaths import GraphedSampler, autocast, set_threads
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
 from diff3dhpe.train import MODEL, clip_index, load_run_dataset, make_diffusion, predict_normalised
-from diff3dhpe.utils import configure_torch, derive_seed
+from diff3dhpe.utils import derive_seed, select_device
 
 log = logging.getLogger("diff3dhpe.evaluate")
 
@@ -72,7 +78,9 @@ def load_trained(
     model, state = load_model(path)
     if state.get("variant") not in (None, run.variant):
         raise ConfigError(f"{path} holds a {state['variant']!r} model, but run {run.id} is {run.variant!r}")
-    device = configure_torch(params.train.device, params.train.cpu_threads)
+    device = select_device(params.train.device)
+    if device.type == "cpu":
+        set_threads(params.train.cpu_threads)
     return TrainedRun(run, model.to(device).eval(), float(state["scale"]), device)
 
 
@@ -97,27 +105,68 @@ def predict_sequences(
         layout=layout,
     )
     generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "evaluate"))
+    if cfg.precision == "bf16" and device.type != "cuda":
+        log.info("%s: evaluate.precision bf16 applies on CUDA only; sampling in fp32 on %s", run.id, device)
+    precision = cfg.precision if device.type == "cuda" else "fp32"
+    graphed = cfg.cuda_graphs and variant.diffusion and cfg.hypotheses == 1
+    if cfg.cuda_graphs and not graphed:
+        log.info("%s: evaluate.cuda_graphs is used for one-hypothesis diffusion sampling only", run.id)
+    samplers: dict[tuple, GraphedSampler] = {}
+
+    def predict(x2d: torch.Tensor) -> torch.Tensor:
+        if graphed:
+            return _graphed_predict(samplers, diffusion, model, run, x2d, steps, generator, cfg.batch_size,
+                                    precision)
+        return predict_normalised(model, run, diffusion, x2d, steps, generator, cfg.hypotheses, cfg.aggregate)
+
     outputs = []
     started = time.perf_counter()
     for batch in batches:
         x2d = batch["x2d"].to(device)  # (B, F, J, 2)
-        pred = predict_normalised(model, run, diffusion, x2d, steps, generator, cfg.hypotheses, cfg.aggregate)
-        if cfg.flip_test:
-            flipped = predict_normalised(
-                model,
-                run,
-                diffusion,
-                flip_keypoints(x2d, layout),
-                steps,
-                generator,
-                cfg.hypotheses,
-                cfg.aggregate,
-            )
-            pred = (pred + flip_keypoints(flipped, layout)) / 2
+        with autocast(precision, device):
+            pred = predict(x2d)
+            if cfg.flip_test:
+                flipped = predict(flip_keypoints(x2d, layout))
+                pred = (pred + flip_keypoints(flipped, layout)) / 2
         outputs.append(pred.float().cpu())
     seconds_per_clip = (time.perf_counter() - started) / max(len(index), 1)
     predictions = torch.cat(outputs).numpy() * trained.scale  # (C, F', J, 3) mm
     return stitch(index, predictions, [len(s) for s in sequences]), seconds_per_clip
+
+
+def _graphed_predict(
+    samplers: dict,
+    diffusion,
+    model: torch.nn.Module,
+    run: RunSpec,
+    x2d: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+    batch_size: int,
+    precision: str,
+) -> torch.Tensor:
+    """``predict_normalised`` (one hypothesis) through a GraphedSampler of fixed batch ``batch_size``.
+
+    Noise is drawn exactly as ``Diffusion.sample`` draws it for the real rows, so the result equals the
+    eager sampler; on CUDA a short batch is padded by repeating its last clip (noise zeros) and cut back.
+    """
+    variant = VARIANTS[run.variant]
+    pose_frames = 1 if variant.backbone == "poseformer" else x2d.shape[1]
+    rows = x2d.shape[0]
+    noise = torch.randn(
+        (rows, pose_frames, *x2d.shape[2:3], 3), generator=generator, device=generator.device
+    ).to(device=x2d.device, dtype=x2d.dtype)  # (B, F', J, 3), the draw of Diffusion.sample
+    if rows < batch_size and x2d.device.type == "cuda":  # one graph per shape: pad rather than recapture
+        pad = batch_size - rows
+        x2d = torch.cat([x2d, x2d[-1:].expand(pad, *x2d.shape[1:])])
+        noise = torch.cat([noise, noise.new_zeros(pad, *noise.shape[1:])])
+    key = (tuple(x2d.shape), steps)
+    if key not in samplers:
+        samplers[key] = GraphedSampler(
+            diffusion, model, tuple(x2d.shape), steps, pose_frames=pose_frames,
+            predicts="x0" if variant.sampler == "x0-ddim" else "eps", device=x2d.device,
+        )
+    return samplers[key](x2d, noise)[:rows]
 
 
 def score(dataset: str, sequences: list[PoseSequence], predictions: list[np.ndarray]) -> pd.DataFrame:

@@ -4,12 +4,19 @@ Reproducibility: every epoch's randomness (clip order, diffusion t and noise, st
 drawn from generators seeded by (seed, epoch), so a run resumed from runs/<ID>/checkpoint.pt
 repeats an uninterrupted one exactly. The checkpoint is written atomically after every epoch.
 Validation uses held-out TRAINING subjects (data.subjects.validation), never the test set.
+
+Fast paths (params train.*): ``precision: bf16`` autocasts forward + loss on CUDA (backward and the
+optimiser stay fp32); ``compile`` and ``grad_checkpointing`` change speed and memory, not results.
+Under ``torchrun --nproc_per_node=N`` (WORLD_SIZE > 1) every rank takes its shard of the same global
+batch (diff3dhpe.distributed), so the averaged gradient is the one-process full-batch gradient;
+rank 0 alone validates and writes checkpoint.pt, model.pt and dvclive/.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +30,21 @@ from diff3dhpe.config import Params, check_data_files
 from diff3dhpe.data.clips import ClipBatches, ClipIndex, apply_valid, seq2frame_clips, seq2seq_clips
 from diff3dhpe.data.dataset import PoseDataset, load_3dhp, load_h36m
 from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.distributed import (
+    DistInfo,
+    ShardedBatches,
+    global_sum,
+    init_distributed,
+    rank_seed,
+    sharded_diffusion_loss,
+    teardown,
+    wrap_ddp,
+)
 from diff3dhpe.errors import CheckpointError, ConfigError
+from diff3dhpe.fastpaths import autocast, compile_model, set_grad_checkpointing, set_threads
 from diff3dhpe.models import build_model
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
-from diff3dhpe.utils import configure_torch, derive_seed
+from diff3dhpe.utils import derive_seed, select_device
 
 log = logging.getLogger("diff3dhpe.train")
 
@@ -34,6 +52,8 @@ CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 VALIDATION_STEPS = 2  # x0-DDIM steps for the per-epoch validation of diffusion models (speed)
 VALIDATION_DDIM_STEPS = 10  # DDIM-M needs more steps to give a meaningful number
+# Seconds to sleep after each epoch's checkpoint: lets tests kill a training process between epochs.
+SLEEP_AFTER_EPOCH_ENV = "DIFF3DHPE_SLEEP_AFTER_EPOCH"
 
 
 def load_run_dataset(params: Params, run: RunSpec) -> PoseDataset:
@@ -117,6 +137,33 @@ def training_loss(
         return masked_mse(model(x2d), y3d, mask)
     loss_fn = diffusion.x0_loss if objective == "x0" else diffusion.eps_loss
     return loss_fn(model, x2d, y3d, mask=mask, generator=generator)
+
+
+def sharded_training_loss(
+    model: torch.nn.Module,
+    run: RunSpec,
+    diffusion: Diffusion | None,
+    batch: dict,
+    generator: torch.Generator,
+    info: DistInfo,
+) -> torch.Tensor:
+    """This rank's share of the full-batch loss of ``training_loss`` (see diff3dhpe.distributed).
+
+    ``batch`` is this rank's rows of a global batch of ``batch["global_rows"]`` clips. Normalising by
+    the global count of scored frames and multiplying by the world size makes DDP's gradient average
+    the one-process gradient; diffusion t and noise are drawn for the global batch and sharded.
+    """
+    objective = VARIANTS[run.variant].objective
+    x2d, y3d, mask = batch["x2d"], batch["y3d"], batch["mask"]
+    if objective != "regression":
+        return sharded_diffusion_loss(
+            diffusion, model, x2d, y3d, int(batch["global_rows"]), generator,
+            info.rank, info.world_size, mask=mask, objective=objective,
+        )
+    pred = model(x2d)  # (b, F', J, 3)
+    local_sum = ((pred - y3d) ** 2 * mask[..., None, None].to(pred.dtype)).sum()
+    kept = global_sum(mask.sum().to(pred.dtype)) * pred.shape[-2] * pred.shape[-1]
+    return local_sum * info.world_size / kept.clamp(min=1)
 
 
 @torch.no_grad()
@@ -207,12 +254,37 @@ def train_run(
     tests); the next call resumes from the checkpoint. model.pt is written only when training is done.
     """
     run = find_run(params, run_id, "train")
-    variant = VARIANTS[run.variant]
     out_dir = run_dir(runs_root, run.id)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = params.train
-    device = configure_torch(cfg.device, cfg.cpu_threads)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        info = init_distributed(device=cfg.device)  # cuda:LOCAL_RANK (nccl) or cpu (gloo)
+        device = info.device
+    else:
+        device = select_device(cfg.device)
+        info = DistInfo(0, 1, 0, device)
+    if device.type == "cpu":
+        set_threads(cfg.cpu_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(params, run, out_dir, info, progress, stop_after_epochs)
+    finally:
+        if distributed:
+            teardown()
+
+
+def _train(
+    params: Params,
+    run: RunSpec,
+    out_dir: Path,
+    info: DistInfo,
+    progress: bool | None,
+    stop_after_epochs: int | None,
+) -> TrainResult:
+    variant = VARIANTS[run.variant]
+    cfg = params.train
+    device = info.device
 
     dataset = load_run_dataset(params, run)
     if not dataset.validation:
@@ -244,13 +316,21 @@ def train_run(
         layout=dataset.layout,
     )
     batches_per_epoch = len(train_batches)
+    if info.world_size > 1:
+        train_batches = ShardedBatches(train_batches, info.rank, info.world_size)
     max_clips = cfg.max_clips_for(run.frames)
     if max_clips is not None:
         batches_per_epoch = min(batches_per_epoch, math.ceil(max_clips / batch_size))
 
-    torch.manual_seed(run.seed)  # weight initialisation
-    model = build_run_model(params, run).to(device)
+    torch.manual_seed(run.seed)  # weight initialisation (the same on every rank)
+    model = build_run_model(params, run).to(device)  # the module whose state_dict is saved
+    set_grad_checkpointing(model, cfg.grad_checkpointing)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # what the training step calls: DDP wrapper (several ranks), then torch.compile (when asked)
+    forward_model = compile_model(wrap_ddp(model, info), cfg.compile)
+    if cfg.precision == "bf16" and device.type != "cuda":
+        log.info("%s: train.precision bf16 applies on CUDA only; training in fp32 on %s", run.id, device)
+    precision = cfg.precision if device.type == "cuda" else "fp32"
     diffusion = make_diffusion(params) if variant.diffusion else None
     digest = params.run_digest(run)
 
@@ -270,18 +350,20 @@ def train_run(
             log.info("%s: resuming after epoch %d of %d", run.id, start_epoch, cfg.epochs)
         elif state is not None:
             log.info("%s: checkpoint was made with other settings; starting from scratch", run.id)
-    live = _open_live(out_dir, history)
+    live = _open_live(out_dir, history) if info.is_main else None
 
     log.info(
-        "%s: %d train clips (%d batches of %d per epoch), %d validation clips, scale %.1f mm, device %s",
+        "%s: %d train clips (%d batches of %d per epoch), %d validation clips, scale %.1f mm, device %s%s",
         run.id,
-        train_batches.num_items,
+        train_batches.batches.num_items if info.world_size > 1 else train_batches.num_items,
         batches_per_epoch,
         batch_size,
         len(val_index),
         scale,
         device,
+        f", rank {info.rank} of {info.world_size}" if info.world_size > 1 else "",
     )
+    sleep_after_epoch = float(os.environ.get(SLEEP_AFTER_EPOCH_ENV, "0") or 0)
     show_bar = progress if progress is not None else None  # tqdm disables itself when not a TTY
     epochs_this_call = 0
     for epoch in range(start_epoch, cfg.epochs):
@@ -292,7 +374,9 @@ def train_run(
         for group in optimizer.param_groups:
             group["lr"] = lr
         train_batches.set_epoch(epoch)
-        torch.manual_seed(derive_seed(run.seed, epoch, "droppath"))
+        droppath_seed = derive_seed(run.seed, epoch, "droppath")
+        # each rank draws stochastic-depth masks for its own rows, so the seeds must differ
+        torch.manual_seed(droppath_seed if info.world_size == 1 else rank_seed(droppath_seed, info.rank))
         generator = torch.Generator(device=device).manual_seed(derive_seed(run.seed, epoch, "diffusion"))
         model.train()
         loss_sum, loss_n = 0.0, 0
@@ -300,24 +384,33 @@ def train_run(
             range(batches_per_epoch),
             desc=f"{run.id} epoch {epoch + 1}/{cfg.epochs}",
             leave=False,
-            disable=(not show_bar) if show_bar is not None else None,
+            disable=not info.is_main or ((not show_bar) if show_bar is not None else None),
         )
         for i in bar:
             batch = {k: v.to(device) for k, v in train_batches[i].items()}
-            loss = training_loss(model, run, diffusion, batch, generator)
+            with autocast(precision, device):  # forward and loss; backward runs outside autocast
+                if info.world_size > 1:
+                    loss = sharded_training_loss(forward_model, run, diffusion, batch, generator, info)
+                else:
+                    loss = training_loss(forward_model, run, diffusion, batch, generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{run.id}: loss is {float(loss)} at epoch {epoch + 1}, batch {i}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.float().backward()
             optimizer.step()
-            loss_sum += float(loss.detach()) * len(batch["x2d"])
-            loss_n += len(batch["x2d"])
-            bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
+            # the full-batch mean loss is the sum over ranks of loss / world_size (summed after the epoch)
+            rows = int(batch.get("global_rows", len(batch["x2d"])))
+            loss_sum += float(loss.detach()) * rows / info.world_size
+            loss_n += rows
+            if info.world_size == 1:
+                bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
         bar.close()
+        if info.world_size > 1:
+            loss_sum = float(global_sum(torch.tensor(loss_sum, dtype=torch.float64, device=device)))
         validate = (epoch + 1) % cfg.validation_every == 0 or epoch + 1 == cfg.epochs
         val = (
             validation_mpjpe(model, run, diffusion, val_batches, scale, device, run.seed)
-            if validate
+            if validate and info.is_main
             else None
         )
         seconds = time.perf_counter() - started
@@ -345,6 +438,9 @@ def train_run(
             lr,
             seconds,
         )
+        if not info.is_main:  # the other ranks only compute
+            epochs_this_call += 1
+            continue
         _log_epoch(live, entry)
         save_checkpoint(
             checkpoint_path,
@@ -363,10 +459,12 @@ def train_run(
             },
         )
         epochs_this_call += 1
+        if sleep_after_epoch > 0:
+            time.sleep(sleep_after_epoch)
 
     done = len(history) >= cfg.epochs
     model_path = out_dir / MODEL
-    if done:
+    if done and info.is_main:
         weights = model.state_dict()
         selected_epoch = cfg.epochs
         if cfg.selection == "best_validation" and best is not None:
@@ -386,7 +484,8 @@ def train_run(
             },
         )
         log.info("%s: wrote %s (epoch %d, selection %s)", run.id, model_path, selected_epoch, cfg.selection)
-    live.end()
+    if live is not None:
+        live.end()
     return TrainResult(run.id, len(history), history, model_path, start_epoch)
 
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.lib.format as npy_format
 
+from diff3dhpe.atomic import atomic_open
 from diff3dhpe.errors import DataFormatError
 
 __all__ = ["load_npz", "load_npz_keys", "save_npz", "RestrictedUnpickler"]
@@ -168,9 +169,5 @@ def load_npz(path: str | Path, key: str) -> Any:
 def save_npz(path: str | Path, **entries: Any) -> None:
     """Write entries with ``np.savez_compressed`` (dicts become 0-d object arrays, as in the
     standard files), atomically: a crash never leaves a half-written file under ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as fp:  # a file object keeps numpy from appending '.npz'
+    with atomic_open(path, "wb") as fp:  # a file object keeps numpy from appending '.npz'
         np.savez_compressed(fp, **entries)
-    temporary.replace(path)
