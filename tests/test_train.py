@@ -8,8 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
-from test_config import tiny_params
 
 from diff3dhpe.checkpoints import load_checkpoint
 from diff3dhpe.cli import main
@@ -17,17 +15,6 @@ from diff3dhpe.config import parse_params
 from diff3dhpe.errors import ConfigError
 from diff3dhpe.evaluate import METRICS_COLUMNS, evaluate_run
 from diff3dhpe.train import train_run
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> dict:
-    """Tiny data prepared once through the CLI; params as file and object."""
-    root = tmp_path_factory.mktemp("study")
-    raw = tiny_params(root / "data")
-    path = root / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    assert main(["prepare", "--params", str(path), "--results", str(root / "results")]) == 0
-    return {"root": root, "path": path, "params": parse_params(raw), "raw": raw}
 
 
 def _no_time(history: list[dict]) -> list[dict]:

@@ -7,12 +7,9 @@ import logging
 import pandas as pd
 import pytest
 import torch
-import yaml
-from test_config import tiny_params
 
 from diff3dhpe import train as train_module
 from diff3dhpe.checkpoints import load_checkpoint
-from diff3dhpe.cli import main
 from diff3dhpe.config import parse_params
 from diff3dhpe.errors import ConfigError
 from diff3dhpe.evaluate import evaluate_run
@@ -20,16 +17,6 @@ from diff3dhpe.runs import parse_run_id
 from diff3dhpe.train import MODEL, train_run
 
 RUN = "h36m-det-f9-diff3dhpe-m-s0"
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("fast")
-    raw = tiny_params(root / "data")
-    path = root / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    assert main(["prepare", "--params", str(path), "--results", str(root / "results")]) == 0
-    return {"raw": raw, "params": parse_params(raw)}
 
 
 def _with(raw: dict, section: str, **values) -> dict:
