@@ -115,8 +115,7 @@ def predict_sequences(
 
     def predict(x2d: torch.Tensor) -> torch.Tensor:
         if graphed:
-            return _graphed_predict(samplers, diffusion, model, run, x2d, steps, generator, cfg.batch_size,
-                                    precision)
+            return _graphed_predict(samplers, diffusion, model, run, x2d, steps, generator, cfg.batch_size)
         return predict_normalised(model, run, diffusion, x2d, steps, generator, cfg.hypotheses, cfg.aggregate)
 
     outputs = []
@@ -143,7 +142,6 @@ def _graphed_predict(
     steps: int,
     generator: torch.Generator,
     batch_size: int,
-    precision: str,
 ) -> torch.Tensor:
     """``predict_normalised`` (one hypothesis) through a GraphedSampler of fixed batch ``batch_size``.
 
