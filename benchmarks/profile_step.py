@@ -14,7 +14,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from diff3dhpe.diffusion import Diffusion
-from diff3dhpe.fastpaths import set_threads
+from diff3dhpe.fastpaths import configure_cpu
 from diff3dhpe.models import build_model
 from diff3dhpe.perf import count_flops, interleaved_best_times, model_gemm_case
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
-    set_threads()
+    configure_cpu()
     torch.manual_seed(0)
     f, b = args.frames, args.batch
     model = build_model("mixste", frames=f, objective="denoiser")

@@ -34,7 +34,7 @@ from diff3dhpe import metrics  # noqa: E402
 from diff3dhpe.data.augment import flip_keypoints  # noqa: E402
 from diff3dhpe.data.skeleton import H36M  # noqa: E402
 from diff3dhpe.diffusion import Diffusion  # noqa: E402
-from diff3dhpe.fastpaths import autocast, set_threads  # noqa: E402
+from diff3dhpe.fastpaths import autocast, configure_cpu, set_threads  # noqa: E402
 from diff3dhpe.models import build_model  # noqa: E402
 from diff3dhpe.perf import (  # noqa: E402
     best_time,
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    threads = set_threads(args.threads)
+    threads = configure_cpu(args.threads) if device.type == "cpu" else set_threads(args.threads)
     repeats = args.repeats or (1 if args.quick else 3)
     cuda = device.type == "cuda"
     train_cases = [(27, 2), (81, 1)] if args.quick else [(27, 4), (81, 2), (243, 1)]

@@ -35,3 +35,18 @@ def atomic_open(path: str | Path, mode: str = "wb", **open_kwargs) -> Iterator[I
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def remove_stale_temp_files(path: str | Path) -> list[Path]:
+    """Delete temp files that ``atomic_open(path)`` left when its process was killed (SIGKILL, OOM).
+
+    A killed writer cannot clean up after itself; call this when the next owner of ``path`` starts,
+    before it writes. Returns the removed paths.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed

@@ -31,7 +31,7 @@ from diff3dhpe.data.clips import ClipBatches, stitch
 from diff3dhpe.data.dataset import PoseSequence
 from diff3dhpe.data.skeleton import JointLayout
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.fastpaths import GraphedSampler, autocast, set_threads
+from diff3dhpe.fastpaths import GraphedSampler, autocast, configure_cpu
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
 from diff3dhpe.train import MODEL, clip_index, load_run_dataset, make_diffusion, predict_normalised
 from diff3dhpe.utils import derive_seed, select_device
@@ -80,7 +80,7 @@ def load_trained(
         raise ConfigError(f"{path} holds a {state['variant']!r} model, but run {run.id} is {run.variant!r}")
     device = select_device(params.train.device)
     if device.type == "cpu":
-        set_threads(params.train.cpu_threads)
+        configure_cpu(params.train.cpu_threads)
     return TrainedRun(run, model.to(device).eval(), float(state["scale"]), device)
 
 

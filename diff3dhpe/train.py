@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from diff3dhpe.atomic import remove_stale_temp_files
 from diff3dhpe.checkpoints import load_checkpoint, save_checkpoint
 from diff3dhpe.config import Params, check_data_files
 from diff3dhpe.data.clips import ClipBatches, ClipIndex, apply_valid, seq2frame_clips, seq2seq_clips
@@ -41,7 +42,7 @@ from diff3dhpe.distributed import (
     wrap_ddp,
 )
 from diff3dhpe.errors import CheckpointError, ConfigError
-from diff3dhpe.fastpaths import autocast, compile_model, set_grad_checkpointing, set_threads
+from diff3dhpe.fastpaths import autocast, compile_model, configure_cpu, set_grad_checkpointing
 from diff3dhpe.models import build_model
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
 from diff3dhpe.utils import derive_seed, select_device
@@ -265,7 +266,7 @@ def train_run(
         device = select_device(cfg.device)
         info = DistInfo(0, 1, 0, device)
     if device.type == "cpu":
-        set_threads(cfg.cpu_threads)
+        configure_cpu(cfg.cpu_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _train(params, run, out_dir, info, progress, stop_after_epochs)
@@ -336,6 +337,9 @@ def _train(
 
     start_epoch, history, best = 0, [], None
     checkpoint_path = out_dir / CHECKPOINT
+    if info.is_main:
+        for stale in (*remove_stale_temp_files(checkpoint_path), *remove_stale_temp_files(out_dir / MODEL)):
+            log.info("%s: removed %s, left by a write that was killed", run.id, stale.name)
     if checkpoint_path.exists():
         try:
             state = load_checkpoint(checkpoint_path)

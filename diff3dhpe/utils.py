@@ -50,14 +50,6 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_torch(device_name: str, cpu_threads: int | None) -> torch.device:
-    """Pick the device and, on CPU, the thread count (part of the params, so results stay reproducible)."""
-    device = select_device(device_name)
-    if device.type == "cpu" and cpu_threads is not None:
-        torch.set_num_threads(cpu_threads)
-    return device
-
-
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import diff3dhpe.checkpoints as ckpt
+from diff3dhpe.atomic import remove_stale_temp_files
 from diff3dhpe.checkpoints import load_checkpoint, load_model, load_official, save_checkpoint
 from diff3dhpe.errors import CheckpointError
 from diff3dhpe.models import build_model
@@ -216,3 +217,17 @@ def test_corrupted_official_checkpoints_name_the_offending_keys():
     del no_pos["model_diffusion"]["module.model.Temporal_pos_embed"]
     with pytest.raises(CheckpointError, match="'Temporal_pos_embed' is missing"):
         load_official(no_pos)
+
+
+def test_stale_temp_files_of_killed_writers_are_removed_and_others_kept(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1})
+    stale = [tmp_path / ".checkpoint.pt.abc123.tmp", tmp_path / ".checkpoint.pt.zz.tmp"]
+    unrelated = [tmp_path / ".model.pt.abc.tmp", tmp_path / "checkpoint.pt.tmp", tmp_path / "notes.txt"]
+    for f in stale + unrelated:
+        f.write_bytes(b"PK\x03\x04 half")  # what a SIGKILL mid-write leaves
+    assert sorted(remove_stale_temp_files(path)) == sorted(stale)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["checkpoint.pt", *(f.name for f in unrelated)])
+    assert load_checkpoint(path) == {"epoch": 1}
+    assert remove_stale_temp_files(tmp_path / "missing.pt") == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -12,6 +15,7 @@ from diff3dhpe.fastpaths import (
     autocast,
     compile_model,
     reverse_loop,
+    set_attention_backend,
     set_grad_checkpointing,
     set_threads,
     unchecked_inputs,
@@ -34,17 +38,36 @@ def _inputs(batch=2, frames=9, pose_frames=None, seed=1):
 
 
 @pytest.mark.parametrize("pde", [True, False])
-def test_fused_sdpa_matches_explicit_softmax_attention(pde):
+def test_sdpa_and_bmm_attention_agree_in_outputs_and_gradients(pde):
     torch.manual_seed(0)
-    fused = Attention(32, 4, pde=pde, fused=True)
-    plain = Attention(32, 4, pde=pde, fused=False)
-    plain.load_state_dict(fused.state_dict())
+    sdpa = Attention(32, 4, pde=pde, backend="sdpa")
+    bmm = Attention(32, 4, pde=pde, backend="bmm")
+    bmm.load_state_dict(sdpa.state_dict())
     x = torch.randn(3, 11, 32)
-    torch.testing.assert_close(fused(x), plain(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sdpa(x), bmm(x), atol=1e-5, rtol=1e-5)
+    sdpa(x).square().sum().backward()
+    bmm(x).square().sum().backward()
+    for a, b in zip(sdpa.parameters(), bmm.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4)
 
 
-def test_pde_in_place_subtraction_when_sampling_keeps_gradients_when_training():
-    attn = Attention(16, 2, pde=True)
+def test_set_attention_backend_switches_every_layer_and_keeps_outputs():
+    model = _tiny().eval()
+    x2d, y_t, t = _inputs()
+    with torch.no_grad():
+        default = model(x2d, y_t, t)
+        set_attention_backend(model, "sdpa")
+        assert {m.backend for m in model.modules() if isinstance(m, Attention)} == {"sdpa"}
+        torch.testing.assert_close(model(x2d, y_t, t), default, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        set_attention_backend(model, "flash")
+    with pytest.raises(ConfigError, match="no Attention layers"):
+        set_attention_backend(torch.nn.Linear(2, 2), "bmm")
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "bmm"])
+def test_pde_in_place_subtraction_when_sampling_keeps_gradients_when_training(backend):
+    attn = Attention(16, 2, pde=True, backend=backend)
     x = torch.randn(2, 5, 16)
     with torch.no_grad():
         sampled = attn.mix_values(x)
@@ -162,3 +185,25 @@ def test_set_threads_sets_torch_intra_op_threads():
         torch.set_num_threads(before)
     with pytest.raises(ConfigError):
         set_threads(0)
+
+
+def test_retain_freed_memory_stops_page_faults_on_reallocation():
+    # in a child process: mallopt settings are process-wide and must not leak into other tests
+    code = (
+        "import resource, torch\n"
+        "from diff3dhpe.fastpaths import retain_freed_memory\n"
+        "def faults():\n"
+        "    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "    for _ in range(5):\n"
+        "        torch.ones(16 * 2**20)  # 64 MiB, allocated, touched, freed\n"
+        "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before\n"
+        "plain = faults()\n"
+        "assert retain_freed_memory()\n"
+        "faults(); faults()  # warm-up: aligned requests fit the freed blocks once a few have merged\n"
+        "print(plain, faults())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    plain, retained = map(int, result.stdout.split())
+    pages = 5 * 64 * 2**20 // 4096
+    assert plain > pages // 2  # each 64 MiB block was mapped and zero-filled afresh (4 KiB pages)
+    assert retained < pages // 20  # reused while still mapped

@@ -83,10 +83,10 @@ def explicit_attention(attn: Attention, x: torch.Tensor, pde: bool) -> torch.Ten
     return a @ v
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_pde_attention_maps_token_constant_values_to_zero(fused):
+@pytest.mark.parametrize("backend", ["sdpa", "bmm"])
+def test_pde_attention_maps_token_constant_values_to_zero(backend):
     torch.manual_seed(0)
-    attn = Attention(16, 4, pde=True, fused=fused)
+    attn = Attention(16, 4, pde=True, backend=backend)
     x = torch.randn(3, 1, 16).expand(3, 7, 16)  # every token equal, so every value vector is equal
     assert torch.allclose(attn.mix_values(x), torch.zeros(3, 4, 7, 4), atol=1e-6)
     attn.pde = False  # plain attention instead reproduces the constant value
@@ -94,20 +94,28 @@ def test_pde_attention_maps_token_constant_values_to_zero(fused):
     assert v.abs().min() > 0 and torch.allclose(attn.mix_values(x), v, atol=1e-6)
 
 
-def test_fused_sdpa_equals_explicit_softmax_reference():
+@pytest.mark.parametrize("backend", ["sdpa", "bmm"])
+def test_attention_kernels_equal_explicit_softmax_reference(backend):
     torch.manual_seed(0)
-    fused = Attention(32, 8, pde=False)
-    reference = Attention(32, 8, pde=False, fused=False)
-    reference.load_state_dict(fused.state_dict())
+    attn = Attention(32, 8, pde=False, backend=backend)
     x = torch.randn(4, 11, 32)
-    assert torch.allclose(fused(x), reference(x), atol=1e-5)
-    assert torch.allclose(fused.mix_values(x), explicit_attention(fused, x, pde=False), atol=1e-5)
+    expected = explicit_attention(attn, x, pde=False)
+    assert torch.allclose(attn.mix_values(x), expected, atol=1e-5)
+    assert torch.allclose(attn(x), attn.proj(rearrange(expected, "b h n d -> b n (h d)")), atol=1e-5)
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_pde_output_equals_a_minus_identity_times_v(fused):
+def test_attention_backend_auto_picks_bmm_on_cpu_and_rejects_unknown_names():
+    attn = Attention(16, 4)
+    assert attn.backend == "auto" and attn._resolved_backend(torch.zeros(1, 2, 16)) == "bmm"
+    assert attn._resolved_backend(torch.zeros(1, 2, 16, device="meta")) == "sdpa"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        attn.backend = "flash"
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "bmm"])
+def test_pde_output_equals_a_minus_identity_times_v(backend):
     torch.manual_seed(0)
-    attn = Attention(32, 8, pde=True, fused=fused)
+    attn = Attention(32, 8, pde=True, backend=backend)
     x = torch.randn(4, 11, 32)
     expected = explicit_attention(attn, x, pde=True)
     assert torch.allclose(attn.mix_values(x), expected, atol=1e-5)

@@ -72,6 +72,8 @@ def test_sigkill_between_and_within_epochs_resumes_to_identical_results(study, t
     # 2: resumed, then killed the moment epoch 2 is saved: inside epoch 3 (or its checkpoint write)
     _kill_when(study, runs, epoch=2, sleep_after_epoch=0)
     assert _epoch_done(runs / RUN) >= 2
+    # a SIGKILL inside a checkpoint write leaves its temp file; make sure this run sees one either way
+    (runs / RUN / f".{CHECKPOINT}.killedwrite.tmp").write_bytes(b"PK\x03\x04 half a checkpoint")
     # 3: the same command again runs to completion
     done = subprocess.run(_train_command(study, runs), capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
