@@ -34,7 +34,7 @@ from diff3dhpe import metrics  # noqa: E402
 from diff3dhpe.data.augment import flip_keypoints  # noqa: E402
 from diff3dhpe.data.skeleton import H36M  # noqa: E402
 from diff3dhpe.diffusion import Diffusion  # noqa: E402
-from diff3dhpe.fastpaths import autocast, configure_cpu, set_threads  # noqa: E402
+from diff3dhpe.fastpaths import adamw, autocast, configure_cpu, set_threads  # noqa: E402
 from diff3dhpe.models import build_model  # noqa: E402
 from diff3dhpe.perf import (  # noqa: E402
     best_time,
@@ -71,7 +71,7 @@ def _with_roofline(case, tokens: int, repeats: int, device) -> tuple[float, floa
 
 def bench_train(frames: int, batch: int, repeats: int, device, precision: str) -> dict:
     model = denoiser(frames, device).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
+    optimiser = adamw(model.parameters(), lr=4e-4, weight_decay=0.1)
     diffusion = Diffusion()
     gen = torch.Generator().manual_seed(0)
     x2d = torch.rand(batch, frames, 17, 2, generator=gen).to(device) * 2 - 1

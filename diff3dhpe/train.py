@@ -42,7 +42,7 @@ from diff3dhpe.distributed import (
     wrap_ddp,
 )
 from diff3dhpe.errors import CheckpointError, ConfigError
-from diff3dhpe.fastpaths import autocast, compile_model, configure_cpu, set_grad_checkpointing
+from diff3dhpe.fastpaths import adamw, autocast, compile_model, configure_cpu, set_grad_checkpointing
 from diff3dhpe.models import build_model
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
 from diff3dhpe.utils import derive_seed, select_device
@@ -326,7 +326,7 @@ def _train(
     torch.manual_seed(run.seed)  # weight initialisation (the same on every rank)
     model = build_run_model(params, run).to(device)  # the module whose state_dict is saved
     set_grad_checkpointing(model, cfg.grad_checkpointing)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # what the training step calls: DDP wrapper (several ranks), then torch.compile (when asked)
     forward_model = compile_model(wrap_ddp(model, info), cfg.compile)
     if cfg.precision == "bf16" and device.type != "cuda":

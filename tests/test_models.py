@@ -106,8 +106,8 @@ def test_attention_kernels_equal_explicit_softmax_reference(backend):
 
 def test_attention_backend_auto_picks_bmm_on_cpu_and_rejects_unknown_names():
     attn = Attention(16, 4)
-    assert attn.backend == "auto" and attn._resolved_backend(torch.zeros(1, 2, 16)) == "bmm"
-    assert attn._resolved_backend(torch.zeros(1, 2, 16, device="meta")) == "sdpa"
+    assert attn.backend == "auto" and attn.resolved_backend(torch.zeros(1, 2, 16)) == "bmm"
+    assert attn.resolved_backend(torch.zeros(1, 2, 16, device="meta")) == "sdpa"
     with pytest.raises(ValueError, match="backend must be one of"):
         attn.backend = "flash"
 
@@ -370,3 +370,11 @@ def test_default_sizes_follow_the_paper_per_backbone():
     assert (mixste.config["dim"], mixste.config["depth"]) == (512, 8)
     assert (poseformer.config["dim"], poseformer.config["depth"]) == (32, 4)
     assert poseformer.Temporal_pos_embed.shape == (1, 27, 544)
+
+
+@pytest.mark.parametrize("pde", [True, False])
+def test_bmm_attention_hand_written_backward_passes_gradcheck(pde):
+    from diff3dhpe.models.attention import _BmmAttention
+
+    qkv = torch.randn(3, 4, 6, 5, dtype=torch.float64, requires_grad=True)  # (3, G·H, N, d)
+    assert torch.autograd.gradcheck(lambda x: _BmmAttention.apply(x, 0.7, pde), (qkv,))

@@ -23,6 +23,44 @@ from torch import nn
 BACKENDS = ("auto", "sdpa", "bmm")
 
 
+class _BmmAttention(torch.autograd.Function):
+    """softmax(scale·Q·Kᵀ)·V [− V] on one (3, G·H, N, d) buffer holding Q, K, V, with a hand-written
+    backward that writes dQ, dK, dV straight into one buffer of that shape.
+
+    Autograd of the same ops would build the three gradients apart and then stack them (one more
+    pass over 3·G·H·N·d values per block), and would spend separate passes on −dO and on adding
+    the two contributions to dV; here both fold into one ``baddbmm``. Tests check it against autograd.
+    """
+
+    @staticmethod
+    def forward(ctx, qkv: torch.Tensor, scale: float, pde: bool) -> torch.Tensor:
+        q, k, v = qkv.unbind(0)
+        empty = qkv.new_empty(())
+        attn = torch.baddbmm(empty, q, k.transpose(1, 2), beta=0.0, alpha=scale).softmax(dim=-1)
+        out = torch.baddbmm(v, attn, v, beta=-1.0) if pde else torch.bmm(attn, v)  # −V for free
+        ctx.save_for_backward(qkv, attn)
+        ctx.scale, ctx.pde = scale, pde
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        qkv, attn = ctx.saved_tensors
+        q, k, v = qkv.unbind(0)
+        grad_out = grad_out.contiguous()
+        grad = torch.empty_like(qkv)
+        empty = qkv.new_empty(())
+        attn_t = attn.transpose(1, 2)
+        if ctx.pde:  # d(P·V − V)/dV = Pᵀ·dO − dO
+            torch.baddbmm(grad_out, attn_t, grad_out, beta=-1.0, out=grad[2])
+        else:
+            torch.bmm(attn_t, grad_out, out=grad[2])
+        grad_attn = torch.bmm(grad_out, v.transpose(1, 2))
+        grad_logits = torch._softmax_backward_data(grad_attn, attn, -1, attn.dtype)
+        torch.baddbmm(empty, grad_logits, k, beta=0.0, alpha=ctx.scale, out=grad[0])
+        torch.baddbmm(empty, grad_logits.transpose(1, 2), q, beta=0.0, alpha=ctx.scale, out=grad[1])
+        return grad, None, None
+
+
 class Attention(nn.Module):
     """Self-attention over the token axis of (B, N, dim); qkv rows are [q | k | v], each split into heads.
 
@@ -54,7 +92,8 @@ class Attention(nn.Module):
             raise ValueError(f"Attention backend must be one of {BACKENDS}, got {value!r}")
         self._backend = value
 
-    def _resolved_backend(self, x: torch.Tensor) -> str:
+    def resolved_backend(self, x: torch.Tensor) -> str:
+        """The kernel this layer uses for ``x``: ``auto`` becomes bmm on CPU, sdpa elsewhere."""
         if self._backend != "auto":
             return self._backend
         return "bmm" if x.device.type == "cpu" else "sdpa"
@@ -63,27 +102,41 @@ class Attention(nn.Module):
         """Per-head A·V (or (A − I)·V with pde), before the output projection: (B, N, dim) -> (B, H, N, d)."""
         return self._heads_out(x).transpose(1, 2)
 
-    def _heads_out(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-head output laid out as (B, N, H, d), so merging heads for the projection is a view."""
-        b, n, _ = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, self.head_dim)
-        if self._resolved_backend(x) == "bmm":
-            # one copy to (3, B·H, N, d): batched GEMMs need each head's rows contiguous
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, b * self.heads, n, self.head_dim).unbind(0)
-            logits = torch.baddbmm(q.new_empty(()), q, k.transpose(1, 2), beta=0.0, alpha=self.scale)
-            attn = logits.softmax(dim=-1)
-            out = torch.baddbmm(v, attn, v, beta=-1.0) if self.pde else torch.bmm(attn, v)  # −V for free
-            return out.view(b, self.heads, n, self.head_dim).transpose(1, 2).contiguous()
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, d) views
+    def _heads_out(self, x: torch.Tensor, axis: int = -2) -> torch.Tensor:
+        """Per-head output laid out as (..., N, ..., H, d), so merging heads for the projection is a view.
+
+        x: (..., dim) tokens; attention runs along ``axis`` (N tokens) and every other leading axis
+        indexes an independent group, e.g. (B, F, J, dim) with axis -2 (joints of each frame) or -3
+        (frames of each joint), so callers need not reorder tokens between axes.
+        """
+        lead = x.shape[:-1]
+        axis = axis % x.ndim  # counted on x, whose last axis is the channels
+        if axis == x.ndim - 1:
+            raise ValueError(f"Attention: axis {axis} is the channel axis of x {tuple(x.shape)}, not tokens")
+        n, h, d = lead[axis], self.heads, self.head_dim
+        qkv = self.qkv(x).view(*lead, 3, h, d)
+        groups = [i for i in range(len(lead)) if i != axis]
+        three, heads, dim = len(lead), len(lead) + 1, len(lead) + 2  # axes of qkv after the token axes
+        gathered = qkv.permute(three, *groups, heads, axis, dim)  # (3, *groups, H, N, d)
+        group_shape = gathered.shape[1:-3]
+        # gathered (*groups, H, N, d) -> the input's token order with (H, d) last
+        k = len(groups)
+        order = [k + 1 if i == axis else (i if i < axis else i - 1) for i in range(len(lead))] + [k, k + 2]
+        if self.resolved_backend(x) == "bmm":
+            # one copy to (3, G·H, N, d): batched GEMMs need each head's rows contiguous
+            out = _BmmAttention.apply(gathered.reshape(3, -1, n, d), self.scale, self.pde)
+            return out.view(*group_shape, h, n, d).permute(order).contiguous()
+        q, k, v = gathered.reshape(3, -1, h, n, d).unbind(0)  # (G, H, N, d): views for (B·G, N, dim) input
         out = F.scaled_dot_product_attention(q, k, v)  # default scale 1/sqrt(d)
         if self.pde:
             # In place when no graph needs A·V (SDPA's backward reads its own output): one
             # (B, H, N, d) allocation less per block when sampling.
             out = out - v if torch.is_grad_enabled() and out.requires_grad else out.sub_(v)
-        return out.transpose(1, 2)
+        return out.view(*group_shape, h, n, d).permute(order)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self._heads_out(x).flatten(2))
+    def forward(self, x: torch.Tensor, axis: int = -2) -> torch.Tensor:
+        """x: (..., dim) tokens, attention along ``axis`` (see ``_heads_out``); same shape out."""
+        return self.proj(self._heads_out(x, axis).flatten(-2))
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, pde={self.pde}, backend={self._backend!r}"
@@ -96,21 +149,26 @@ class DropPath(nn.Module):
         super().__init__()
         self.rate = float(rate)
 
-    def _scale(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Per-sample factor 0 or 1/keep, shape (B, 1, ...); None when nothing is dropped."""
+    def _scale(self, x: torch.Tensor, axis: int) -> torch.Tensor | None:
+        """Per-sample factor 0 or 1/keep, broadcastable to x; None when nothing is dropped.
+
+        A sample is one group of tokens: every axis but ``axis`` (the tokens) and the channels,
+        e.g. (B·G, 1, 1) for (B·G, N, dim) input, (B, F, 1, 1) for (B, F, J, dim) with axis -2.
+        """
         if not self.training or self.rate == 0.0:
             return None
         keep = 1.0 - self.rate
-        mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)  # one draw per sample
+        mask_shape = list(x.shape)
+        mask_shape[axis] = mask_shape[-1] = 1
         return torch.empty(mask_shape, dtype=x.dtype, device=x.device).bernoulli_(keep).div_(keep)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self._scale(x)
+    def forward(self, x: torch.Tensor, axis: int = -2) -> torch.Tensor:
+        scale = self._scale(x, axis)
         return x if scale is None else x * scale
 
-    def residual(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    def residual(self, x: torch.Tensor, branch: torch.Tensor, axis: int = -2) -> torch.Tensor:
         """``x + self(branch)`` in one pass over memory (addcmul) instead of three (mul, div, add)."""
-        scale = self._scale(branch)
+        scale = self._scale(branch, axis)
         return x + branch if scale is None else torch.addcmul(x, branch, scale)
 
     def extra_repr(self) -> str:
@@ -158,15 +216,21 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, time_emb: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B·G, N, dim) tokens of B clips, G groups each (frames or joints); time_emb: (B, time_dim)."""
+    def forward(self, x: torch.Tensor, time_emb: torch.Tensor | None = None, axis: int = -2) -> torch.Tensor:
+        """x: (B·G, N, dim) tokens of B clips, G groups each (frames or joints), or (B, F, J, dim) with
+        attention along ``axis`` (-2: the joints of each frame, -3: the frames of each joint);
+        time_emb: (B, time_dim).
+        """
         if self.time_mlp is not None:
             if time_emb is None:
                 raise ValueError("Block is time-conditioned: pass time_emb of shape (B, time_dim)")
-            # rows are ordered (b g), b outermost, matching the caller's '(b f) j d' / '(b j) f d'
-            # rearranges; broadcasting over a (B, G, N, dim) view adds it without repeating it G times
             shift = self.time_mlp(time_emb)[:, None, None, :]  # (B, 1, 1, dim)
-            x = (x.unflatten(0, (time_emb.shape[0], -1)) + shift).flatten(0, 1)
-        x = self.drop_path.residual(x, self.attn(self.norm1(x)))
-        x = self.drop_path.residual(x, self.mlp(self.norm2(x)))
+            if x.ndim == 4:
+                x = x + shift
+            else:
+                # rows are ordered (b g), b outermost, matching the caller's '(b f) j d' / '(b j) f d'
+                # rearranges; broadcasting over a (B, G, N, dim) view adds it without repeating it G times
+                x = (x.unflatten(0, (time_emb.shape[0], -1)) + shift).flatten(0, 1)
+        x = self.drop_path.residual(x, self.attn(self.norm1(x), axis), axis)
+        x = self.drop_path.residual(x, self.mlp(self.norm2(x)), axis)
         return x

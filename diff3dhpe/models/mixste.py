@@ -122,11 +122,13 @@ class MixSTE(nn.Module):
         self.grad_checkpointing = False  # recompute each block in backward (long F on small GPUs)
         self.check_inputs = True  # NaN / negative-t scans of the inputs (off inside CUDA-graph capture)
 
-    def _run_block(self, block: nn.Module, x: torch.Tensor, time_emb: torch.Tensor | None) -> torch.Tensor:
+    def _run_block(
+        self, block: nn.Module, x: torch.Tensor, time_emb: torch.Tensor | None, axis: int = -2
+    ) -> torch.Tensor:
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             # non-reentrant checkpoint replays the RNG, so stochastic depth drops the same paths
-            return checkpoint(block, x, time_emb, use_reentrant=False)
-        return block(x, time_emb)
+            return checkpoint(block, x, time_emb, axis, use_reentrant=False)
+        return block(x, time_emb, axis)
 
     def embed(self, x2d: torch.Tensor, y_t: torch.Tensor | None) -> torch.Tensor:
         if self.denoiser:
@@ -151,7 +153,30 @@ class MixSTE(nn.Module):
         elif y_t is not None or t is not None:
             raise ShapeError(f"{name}: the regression model is called as model(x2d); got y_t / t as well")
 
-        x = rearrange(self.embed(x2d, y_t), "b f j d -> (b f) j d") + self.Spatial_pos_embed
+        tokens = self.embed(x2d, y_t)  # (B, F, J, D)
+        if self.STEblocks[0].attn.resolved_backend(tokens) == "bmm":
+            return self._blocks_in_place(tokens, time_emb)
+        return self._blocks_regrouped(tokens, time_emb)
+
+    def _blocks_in_place(self, x: torch.Tensor, time_emb: torch.Tensor | None) -> torch.Tensor:
+        """Tokens stay (B, F, J, D); each attention gathers its own groups (joints of a frame, frames
+        of a joint) in the copy the batched-GEMM kernel makes anyway, so no axis switch copies the
+        stream. Used with bmm attention (the CPU default); same numbers as ``_blocks_regrouped``.
+        """
+        x = x + self.Spatial_pos_embed  # (1, J, D) over every (clip, frame)
+        for i, (spatial, temporal) in enumerate(zip(self.STEblocks, self.TTEblocks)):
+            x = self.Spatial_norm(self._run_block(spatial, x, time_emb, axis=-2))  # joints of a frame
+            if i == 0:
+                x = x + self.Temporal_pos_embed[:, :, None]  # (1, F, 1, D) over every (clip, joint)
+            x = self.Temporal_norm(self._run_block(temporal, x, time_emb, axis=-3))  # frames of a joint
+        return self.head(x)  # (B, F, J, 3)
+
+    def _blocks_regrouped(self, x: torch.Tensor, time_emb: torch.Tensor | None) -> torch.Tensor:
+        """Tokens regrouped as (B·F, J, D) for spatial and (B·J, F, D) for temporal blocks, so that
+        SDPA reads q, k, v as views (flash / memory-efficient kernels take 4-D strided input).
+        """
+        b = x.shape[0]
+        x = rearrange(x, "b f j d -> (b f) j d") + self.Spatial_pos_embed
         for i, (spatial, temporal) in enumerate(zip(self.STEblocks, self.TTEblocks)):
             if i > 0:
                 # One explicit copy per axis switch. A permuted view would be copied again by every
