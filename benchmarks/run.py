@@ -1,6 +1,6 @@
 """All benchmarks in one command: prints a table and writes results/benchmarks.csv.
 
-    python -m benchmarks.run [--quick] [--out results/benchmarks.csv] [--repeats N]
+    python -m benchmarks.run [--quick] [--compile] [--out results/benchmarks.csv] [--repeats N]
 
 Cases (paper-size Diff3DHPE-M denoiser, D=512, 8+8 blocks, fp32 unless --precision bf16):
 - train:   one training step (x0 loss, backward, AdamW) at F = 27, 81, 243: clips/s, GFLOP/s;
@@ -8,7 +8,8 @@ Cases (paper-size Diff3DHPE-M denoiser, D=512, 8+8 blocks, fp32 unless --precisi
 - forward: one sampling model call at F = 81 (the sampling roofline ratio without the S loop);
 - loader:  ClipBatches clips/s (F = 81, batch 64, flip augmentation);
 - metrics: P-MPJPE and MPJPE frames/s;
-- roofline: fp32 GEMM GFLOP/s, a large square matmul and the model's own linear shapes.
+- roofline: fp32 GEMM GFLOP/s, a large square matmul and the model's own linear shapes;
+- --compile: also the F = 81 training step and model call under torch.compile (about 2 min more).
 Each case's roofline is re-measured just before it (the model's GEMM shapes at its token count),
 because other jobs share the cores; times are the best of N repeats. FLOPs are matmul FLOPs counted
 by torch.utils.flop_counter (forward + backward for training).
@@ -34,7 +35,7 @@ from diff3dhpe import metrics  # noqa: E402
 from diff3dhpe.data.augment import flip_keypoints  # noqa: E402
 from diff3dhpe.data.skeleton import H36M  # noqa: E402
 from diff3dhpe.diffusion import Diffusion  # noqa: E402
-from diff3dhpe.fastpaths import adamw, autocast, configure_cpu, set_threads  # noqa: E402
+from diff3dhpe.fastpaths import adamw, autocast, compile_model, configure_cpu, set_threads  # noqa: E402
 from diff3dhpe.models import build_model  # noqa: E402
 from diff3dhpe.perf import (  # noqa: E402
     best_time,
@@ -69,9 +70,12 @@ def _with_roofline(case, tokens: int, repeats: int, device) -> tuple[float, floa
     return seconds, gemm_flops / gemm_seconds / 1e9
 
 
-def bench_train(frames: int, batch: int, repeats: int, device, precision: str) -> dict:
+def bench_train(
+    frames: int, batch: int, repeats: int, device, precision: str, compiled: bool = False
+) -> dict:
     model = denoiser(frames, device).train()
     optimiser = adamw(model.parameters(), lr=4e-4, weight_decay=0.1)
+    forward = _compiled(model) if compiled else model
     diffusion = Diffusion()
     gen = torch.Generator().manual_seed(0)
     x2d = torch.rand(batch, frames, 17, 2, generator=gen).to(device) * 2 - 1
@@ -80,22 +84,28 @@ def bench_train(frames: int, batch: int, repeats: int, device, precision: str) -
     def step() -> None:
         optimiser.zero_grad(set_to_none=True)
         with autocast(precision, device):
-            loss = diffusion.x0_loss(model, x2d, y0, generator=gen)
+            loss = diffusion.x0_loss(forward, x2d, y0, generator=gen)
         loss.backward()
         optimiser.step()
 
+    if compiled:
+        step()  # compile outside the FLOP counter
     flops = count_flops(step)  # also the warm-up: optimiser state exists from here on
     with peak_memory(device) as mem:
         seconds, roof = _with_roofline(step, batch * frames * 17, repeats, device)
     rate = flops / seconds / 1e9
-    return _row(benchmark="train_step", frames=frames, batch=batch, seconds=seconds,
+    name = "train_step_compiled" if compiled else "train_step"
+    return _row(benchmark=name, frames=frames, batch=batch, seconds=seconds,
                 throughput=batch / seconds, unit="clips/s", gflop=flops / 1e9, gflops_per_s=rate,
                 roofline_gflops=roof,
                 roofline_ratio=rate / roof, peak_mem_mb=mem["bytes"] / 2**20, repeats=repeats)
 
 
-def bench_forward(frames: int, batch: int, repeats: int, device, precision: str) -> dict:
+def bench_forward(
+    frames: int, batch: int, repeats: int, device, precision: str, compiled: bool = False
+) -> dict:
     model = denoiser(frames, device).eval()
+    forward = _compiled(model) if compiled else model
     x2d = torch.rand(batch, frames, 17, 2, device=device) * 2 - 1
     y_t = torch.randn(batch, frames, 17, 3, device=device)
     t = torch.full((batch,), 999, device=device)
@@ -103,16 +113,27 @@ def bench_forward(frames: int, batch: int, repeats: int, device, precision: str)
     @torch.no_grad()
     def call() -> None:
         with autocast(precision, device):
-            model(x2d, y_t, t)
+            forward(x2d, y_t, t)
 
+    if compiled:
+        call()  # compile outside the FLOP counter
     flops = count_flops(call)
     with peak_memory(device) as mem:
         seconds, roof = _with_roofline(call, batch * frames * 17, repeats, device)
     rate = flops / seconds / 1e9
-    return _row(benchmark="sampling_call", frames=frames, batch=batch, seconds=seconds,
+    name = "sampling_call_compiled" if compiled else "sampling_call"
+    return _row(benchmark=name, frames=frames, batch=batch, seconds=seconds,
                 throughput=batch * frames / seconds, unit="frames/s", gflop=flops / 1e9, gflops_per_s=rate,
                 roofline_gflops=roof, roofline_ratio=rate / roof, peak_mem_mb=mem["bytes"] / 2**20,
                 repeats=repeats)
+
+
+def _compiled(model: torch.nn.Module) -> torch.nn.Module:
+    """torch.compile of the model; its NaN scans of the inputs are off (they would break the graph)."""
+    for module in model.modules():
+        if hasattr(module, "check_inputs"):
+            module.check_inputs = False
+    return compile_model(model, enabled=True)
 
 
 def bench_sampling(frames: int, clips: int, steps: int, device, precision: str) -> dict:
@@ -164,6 +185,17 @@ def bench_metrics(n: int, repeats: int) -> list[dict]:
     return rows
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else the platform's processor or machine string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} CPU"
+
+
 def _fmt(row: dict, key: str, spec: str) -> str:
     value = row[key]
     if value == "":
@@ -191,14 +223,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller cases, one repeat (about a minute)")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks.csv"))
-    parser.add_argument("--repeats", type=int, default=None, help="best of N (default 3; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="best of N (default 5; 1 with --quick)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true",
+                        help="add the F=81 training step and model call under torch.compile")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     threads = configure_cpu(args.threads) if device.type == "cpu" else set_threads(args.threads)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     cuda = device.type == "cuda"
     train_cases = [(27, 2), (81, 1)] if args.quick else [(27, 4), (81, 2), (243, 1)]
     if cuda:
@@ -220,13 +254,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(bench_train(frames, batch, repeats, device, args.precision))
         print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     rows.append(bench_forward(sample_frames, 2 if not cuda else 512, repeats, device, args.precision))
+    if args.compile:
+        frames, batch = train_cases[1] if len(train_cases) > 2 else train_cases[-1]
+        rows.append(bench_train(frames, batch, repeats, device, args.precision, compiled=True))
+        rows.append(bench_forward(sample_frames, 2 if not cuda else 512, repeats, device, args.precision,
+                                  compiled=True))
+        print(format_table(rows[-2:]).splitlines()[-2:], flush=True)
     for steps in (1, 5, 9, 20):
         rows.append(bench_sampling(sample_frames, sample_clips, steps, device, args.precision))
         print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     rows.append(bench_loader(20_000 if args.quick else 100_000, 81, repeats))
     rows.extend(bench_metrics(20_000 if args.quick else 100_000, repeats))
-    cpu_name = platform.processor() or platform.machine()
-    machine = torch.cuda.get_device_name(device) if cuda else f"{cpu_name} CPU"
+    machine = torch.cuda.get_device_name(device) if cuda else cpu_name()
     for r in rows:
         r["device"] = r["device"] or machine
         r["threads"] = threads

@@ -38,11 +38,12 @@ def _inputs(batch=2, frames=9, pose_frames=None, seed=1):
     return x2d, y_t, torch.randint(0, 1000, (batch,), generator=g)
 
 
+@pytest.mark.parametrize("qkv_bias", [True, False])
 @pytest.mark.parametrize("pde", [True, False])
-def test_sdpa_and_bmm_attention_agree_in_outputs_and_gradients(pde):
+def test_sdpa_and_bmm_attention_agree_in_outputs_and_gradients(pde, qkv_bias):
     torch.manual_seed(0)
-    sdpa = Attention(32, 4, pde=pde, backend="sdpa")
-    bmm = Attention(32, 4, pde=pde, backend="bmm")
+    sdpa = Attention(32, 4, pde=pde, backend="sdpa", qkv_bias=qkv_bias)
+    bmm = Attention(32, 4, pde=pde, backend="bmm", qkv_bias=qkv_bias)
     bmm.load_state_dict(sdpa.state_dict())
     x = torch.randn(3, 11, 32)
     torch.testing.assert_close(sdpa(x), bmm(x), atol=1e-5, rtol=1e-5)

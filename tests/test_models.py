@@ -373,8 +373,20 @@ def test_default_sizes_follow_the_paper_per_backbone():
 
 
 @pytest.mark.parametrize("pde", [True, False])
-def test_bmm_attention_hand_written_backward_passes_gradcheck(pde):
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("axis", [1, 2])
+def test_bmm_attention_hand_written_backward_passes_gradcheck(pde, with_bias, axis):
     from diff3dhpe.models.attention import _BmmAttention
 
-    qkv = torch.randn(3, 4, 6, 5, dtype=torch.float64, requires_grad=True)  # (3, G·H, N, d)
-    assert torch.autograd.gradcheck(lambda x: _BmmAttention.apply(x, 0.7, pde), (qkv,))
+    # tokens (B=2, F=3, J=4) of 3 x (H=2 heads x d=3); attention over frames (axis 1) or joints (2)
+    qkv = torch.randn(2, 3, 4, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(18, dtype=torch.float64, requires_grad=True) if with_bias else None
+    groups = [i for i in range(3) if i != axis]
+    order = (3, *groups, 4, axis, 5)
+    n = qkv.shape[axis]
+    inputs = (qkv, bias) if with_bias else (qkv,)
+
+    def run(*args):
+        return _BmmAttention.apply(args[0], args[1] if with_bias else None, order, n, 0.7, pde)
+
+    assert torch.autograd.gradcheck(run, inputs)

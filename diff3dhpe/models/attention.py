@@ -24,22 +24,35 @@ BACKENDS = ("auto", "sdpa", "bmm")
 
 
 class _BmmAttention(torch.autograd.Function):
-    """softmax(scale·Q·Kᵀ)·V [− V] on one (3, G·H, N, d) buffer holding Q, K, V, with a hand-written
-    backward that writes dQ, dK, dV straight into one buffer of that shape.
+    """softmax(scale·Q·Kᵀ)·V [− V] per head from the bias-free qkv projection, with a hand-written
+    backward. Tests check it against autograd (gradcheck) and against SDPA.
 
-    Autograd of the same ops would build the three gradients apart and then stack them (one more
-    pass over 3·G·H·N·d values per block), and would spend separate passes on −dO and on adding
-    the two contributions to dV; here both fold into one ``baddbmm``. Tests check it against autograd.
+    Forward gathers Q, K, V into one contiguous (3, G·H, N, d) buffer for the batched GEMMs and adds
+    the qkv bias in that same pass (``addmm`` would first write the broadcast bias over the whole
+    projection, one more pass). Backward writes dQ, dK, dV straight into one such buffer, where
+    autograd would build them apart and then stack them, and folds −dO and the two contributions
+    to dV into one ``baddbmm``.
     """
 
     @staticmethod
-    def forward(ctx, qkv: torch.Tensor, scale: float, pde: bool) -> torch.Tensor:
+    def forward(ctx, qkv_tokens, bias, order, n: int, scale: float, pde: bool) -> torch.Tensor:
+        # qkv_tokens: (*lead, 3, H, d); permuted by ``order`` it is (3, *groups, H, N, d)
+        gathered = qkv_tokens.permute(order)
+        buffer = torch.empty(gathered.shape, dtype=gathered.dtype, device=gathered.device)
+        if bias is None:
+            buffer.copy_(gathered)
+        else:
+            heads, d = gathered.shape[-3], gathered.shape[-1]
+            bias = bias.view(3, *([1] * (gathered.ndim - 4)), heads, 1, d)
+            torch.add(gathered, bias.to(gathered.dtype), out=buffer)
+        qkv = buffer.view(3, -1, n, gathered.shape[-1])
         q, k, v = qkv.unbind(0)
         empty = qkv.new_empty(())
         attn = torch.baddbmm(empty, q, k.transpose(1, 2), beta=0.0, alpha=scale).softmax(dim=-1)
         out = torch.baddbmm(v, attn, v, beta=-1.0) if pde else torch.bmm(attn, v)  # −V for free
         ctx.save_for_backward(qkv, attn)
-        ctx.scale, ctx.pde = scale, pde
+        ctx.scale, ctx.pde, ctx.order, ctx.gathered_shape = scale, pde, order, gathered.shape
+        ctx.bias_dtype = None if bias is None else bias.dtype
         return out
 
     @staticmethod
@@ -58,7 +71,14 @@ class _BmmAttention(torch.autograd.Function):
         grad_logits = torch._softmax_backward_data(grad_attn, attn, -1, attn.dtype)
         torch.baddbmm(empty, grad_logits, k, beta=0.0, alpha=ctx.scale, out=grad[0])
         torch.baddbmm(empty, grad_logits.transpose(1, 2), q, beta=0.0, alpha=ctx.scale, out=grad[1])
-        return grad, None, None
+        grad = grad.view(ctx.gathered_shape)  # (3, *groups, H, N, d)
+        grad_bias = None
+        if ctx.bias_dtype is not None:  # summed over the groups and tokens: (3, H, d) -> (3·H·d,)
+            grad_bias = grad.sum(dim=(*range(1, grad.ndim - 3), grad.ndim - 2)).flatten().to(ctx.bias_dtype)
+        inverse = [0] * len(ctx.order)
+        for position, axis in enumerate(ctx.order):
+            inverse[axis] = position
+        return grad.permute(inverse), grad_bias, None, None, None, None
 
 
 class Attention(nn.Module):
@@ -114,18 +134,19 @@ class Attention(nn.Module):
         if axis == x.ndim - 1:
             raise ValueError(f"Attention: axis {axis} is the channel axis of x {tuple(x.shape)}, not tokens")
         n, h, d = lead[axis], self.heads, self.head_dim
-        qkv = self.qkv(x).view(*lead, 3, h, d)
         groups = [i for i in range(len(lead)) if i != axis]
         three, heads, dim = len(lead), len(lead) + 1, len(lead) + 2  # axes of qkv after the token axes
-        gathered = qkv.permute(three, *groups, heads, axis, dim)  # (3, *groups, H, N, d)
-        group_shape = gathered.shape[1:-3]
+        to_gathered = (three, *groups, heads, axis, dim)  # (*lead, 3, H, d) -> (3, *groups, H, N, d)
         # gathered (*groups, H, N, d) -> the input's token order with (H, d) last
-        k = len(groups)
-        order = [k + 1 if i == axis else (i if i < axis else i - 1) for i in range(len(lead))] + [k, k + 2]
+        ng = len(groups)
+        order = [ng + 1 if i == axis else (i if i < axis else i - 1) for i in range(len(lead))] + [ng, ng + 2]
+        group_shape = [lead[i] for i in groups]
         if self.resolved_backend(x) == "bmm":
-            # one copy to (3, G·H, N, d): batched GEMMs need each head's rows contiguous
-            out = _BmmAttention.apply(gathered.reshape(3, -1, n, d), self.scale, self.pde)
+            # bias-free projection: the gather into the batched-GEMM layout adds the bias on the way
+            qkv = F.linear(x, self.qkv.weight).view(*lead, 3, h, d)
+            out = _BmmAttention.apply(qkv, self.qkv.bias, to_gathered, n, self.scale, self.pde)
             return out.view(*group_shape, h, n, d).permute(order).contiguous()
+        gathered = self.qkv(x).view(*lead, 3, h, d).permute(to_gathered)
         q, k, v = gathered.reshape(3, -1, h, n, d).unbind(0)  # (G, H, N, d): views for (B·G, N, dim) input
         out = F.scaled_dot_product_attention(q, k, v)  # default scale 1/sqrt(d)
         if self.pde:
