@@ -38,13 +38,17 @@ class _BmmAttention(torch.autograd.Function):
     def forward(ctx, qkv_tokens, bias, order, n: int, scale: float, pde: bool) -> torch.Tensor:
         # qkv_tokens: (*lead, 3, H, d); permuted by ``order`` it is (3, *groups, H, N, d)
         gathered = qkv_tokens.permute(order)
-        buffer = torch.empty(gathered.shape, dtype=gathered.dtype, device=gathered.device)
-        if bias is None:
-            buffer.copy_(gathered)
-        else:
-            heads, d = gathered.shape[-3], gathered.shape[-1]
-            bias = bias.view(3, *([1] * (gathered.ndim - 4)), heads, 1, d)
-            torch.add(gathered, bias.to(gathered.dtype), out=buffer)
+        if bias is not None:
+            bias = bias.view(3, *([1] * (gathered.ndim - 4)), gathered.shape[-3], 1, gathered.shape[-1])
+            bias = bias.to(gathered.dtype)
+        if torch.compiler.is_compiling():  # inductor fuses the add and the relayout by itself
+            buffer = (gathered if bias is None else gathered + bias).contiguous()
+        else:  # eager: out= makes the add write straight into the contiguous layout
+            buffer = torch.empty(gathered.shape, dtype=gathered.dtype, device=gathered.device)
+            if bias is None:
+                buffer.copy_(gathered)
+            else:
+                torch.add(gathered, bias, out=buffer)
         qkv = buffer.view(3, -1, n, gathered.shape[-1])
         q, k, v = qkv.unbind(0)
         empty = qkv.new_empty(())
@@ -60,7 +64,7 @@ class _BmmAttention(torch.autograd.Function):
         qkv, attn = ctx.saved_tensors
         q, k, v = qkv.unbind(0)
         grad_out = grad_out.contiguous()
-        grad = torch.empty_like(qkv)
+        grad = torch.empty(qkv.shape, dtype=qkv.dtype, device=qkv.device)  # contiguous, like qkv
         empty = qkv.new_empty(())
         attn_t = attn.transpose(1, 2)
         if ctx.pde:  # d(P·V − V)/dV = Pᵀ·dO − dO
