@@ -211,11 +211,11 @@ def format_table(rows: list[dict]) -> str:
               ("unit", "unit", 10, "s"), ("gflop", "GFLOP", 9, ".1f"), ("gflops_per_s", "GFLOP/s", 9, ".1f"),
               ("roofline_gflops", "roof", 8, ".1f"), ("roofline_ratio", "ratio", 7, ".0%"),
               ("peak_mem_mb", "peak MB", 9, ".0f")]
-    header = f"{'benchmark':<15}" + "".join(f"{title:>{width}}" for _, title, width, _ in fields)
+    header = f"{'benchmark':<23}" + "".join(f"{title:>{width}}" for _, title, width, _ in fields)
     lines = [header, "-" * len(header)]
     for row in rows:
         cells = "".join(f"{_fmt(row, key, spec):>{width}}" for key, _, width, spec in fields)
-        lines.append(f"{row['benchmark']:<15}{cells}")
+        lines.append(f"{row['benchmark']:<23}{cells}")
     return "\n".join(lines)
 
 
