@@ -14,6 +14,7 @@ rank 0 alone validates and writes checkpoint.pt, model.pt and dvclive/.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -242,6 +243,27 @@ def _rng_state() -> dict:
     return {"torch": torch.get_rng_state()}
 
 
+# The training code, as the train stages of dvc.yaml list it: when it changes, dvc reruns the stage
+# and a finished checkpoint of the old code must not be "resumed" as if it were the new result.
+TRAINING_CODE = ("train.py", "diffusion.py", "models", "data")
+
+
+def training_code_digest() -> str:
+    """Hash of the package's training source files (``TRAINING_CODE``), path and bytes."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for entry in TRAINING_CODE:
+        path = root / entry
+        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_digest_with_code(params: Params, run: RunSpec) -> str:
+    """What a checkpoint must match to be resumed: the run's settings and the training code."""
+    return f"{params.run_digest(run)}-{training_code_digest()}"
+
+
 def train_run(
     params: Params,
     run_id: str,
@@ -333,7 +355,7 @@ def _train(
         log.info("%s: train.precision bf16 applies on CUDA only; training in fp32 on %s", run.id, device)
     precision = cfg.precision if device.type == "cuda" else "fp32"
     diffusion = make_diffusion(params) if variant.diffusion else None
-    digest = params.run_digest(run)
+    digest = run_digest_with_code(params, run)
 
     start_epoch, history, best = 0, [], None
     checkpoint_path = out_dir / CHECKPOINT
@@ -353,7 +375,8 @@ def _train(
             best = state.get("best")
             log.info("%s: resuming after epoch %d of %d", run.id, start_epoch, cfg.epochs)
         elif state is not None:
-            log.info("%s: checkpoint was made with other settings; starting from scratch", run.id)
+            log.info("%s: checkpoint was made with other settings or training code; starting from scratch",
+                     run.id)
     live = _open_live(out_dir, history) if info.is_main else None
 
     log.info(

@@ -118,3 +118,28 @@ def test_crash_during_checkpoint_write_keeps_the_previous_checkpoint(study, tmp_
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / MODEL).exists()
     resumed = train_run(study["params"], RUN, tmp_path, progress=False)
     assert resumed.resumed_from == 1 and resumed.epochs == 3
+
+
+def test_finished_run_is_kept_for_the_same_code_and_retrained_when_training_code_changes(
+    study, tmp_path, monkeypatch
+):
+    from diff3dhpe import train as train_module
+
+    first = train_run(study["params"], RUN, tmp_path, progress=False)
+    assert first.resumed_from == 0
+    again = train_run(study["params"], RUN, tmp_path, progress=False)
+    assert again.resumed_from == study["params"].train.epochs  # same code: nothing to redo
+    # dvc reruns the stage when diff3dhpe/models etc. change; the old weights must not pass as new
+    monkeypatch.setattr(train_module, "training_code_digest", lambda: "edited-model-code")
+    retrained = train_run(study["params"], RUN, tmp_path, progress=False)
+    assert retrained.resumed_from == 0
+
+
+def test_training_code_digest_covers_the_dvc_train_dependencies():
+    from diff3dhpe import train as train_module
+
+    stages = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]
+    deps = stages["train-h36m_det"]["deps"]
+    code = sorted(d.removeprefix("diff3dhpe/") for d in deps if d.startswith("diff3dhpe/"))
+    assert code == sorted(train_module.TRAINING_CODE)
+    assert len(train_module.training_code_digest()) == 16
