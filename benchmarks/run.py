@@ -35,7 +35,14 @@ from diff3dhpe import metrics  # noqa: E402
 from diff3dhpe.data.augment import flip_keypoints  # noqa: E402
 from diff3dhpe.data.skeleton import H36M  # noqa: E402
 from diff3dhpe.diffusion import Diffusion  # noqa: E402
-from diff3dhpe.fastpaths import adamw, autocast, compile_model, configure_cpu, set_threads  # noqa: E402
+from diff3dhpe.fastpaths import (  # noqa: E402
+    adamw,
+    autocast,
+    compile_model,
+    configure_cpu,
+    set_input_checks,
+    set_threads,
+)
 from diff3dhpe.models import build_model  # noqa: E402
 from diff3dhpe.perf import (  # noqa: E402
     best_time,
@@ -130,9 +137,7 @@ def bench_forward(
 
 def _compiled(model: torch.nn.Module) -> torch.nn.Module:
     """torch.compile of the model; its NaN scans of the inputs are off (they would break the graph)."""
-    for module in model.modules():
-        if hasattr(module, "check_inputs"):
-            module.check_inputs = False
+    set_input_checks(model, False)
     return compile_model(model, enabled=True)
 
 

@@ -143,16 +143,24 @@ def set_attention_backend(model: nn.Module, backend: str = "auto") -> nn.Module:
     return model
 
 
-@contextlib.contextmanager
-def unchecked_inputs(model: nn.Module) -> Iterator[nn.Module]:
-    """Skip the models' data-dependent input checks (NaN scans force a host sync, illegal in capture).
+def set_input_checks(model: nn.Module, enabled: bool) -> list[bool]:
+    """Switch the models' data-dependent input checks (NaN / negative-t scans); returns the previous flags.
 
-    Callers check the inputs once themselves before entering.
+    Off where a scan would break a traced graph (torch.compile) or a CUDA-graph capture (host sync);
+    callers then check the inputs once themselves.
     """
     modules = [m for m in model.modules() if hasattr(m, "check_inputs")]
     previous = [m.check_inputs for m in modules]
     for m in modules:
-        m.check_inputs = False
+        m.check_inputs = enabled
+    return previous
+
+
+@contextlib.contextmanager
+def unchecked_inputs(model: nn.Module) -> Iterator[nn.Module]:
+    """``set_input_checks(model, False)`` for the duration of the block."""
+    modules = [m for m in model.modules() if hasattr(m, "check_inputs")]
+    previous = set_input_checks(model, False)
     try:
         yield model
     finally:

@@ -38,6 +38,7 @@ class _BmmAttention(torch.autograd.Function):
     def forward(ctx, qkv_tokens, bias, order, n: int, scale: float, pde: bool) -> torch.Tensor:
         # qkv_tokens: (*lead, 3, H, d); permuted by ``order`` it is (3, *groups, H, N, d)
         gathered = qkv_tokens.permute(order)
+        ctx.bias_dtype = None if bias is None else bias.dtype  # the parameter's, before autocast casts
         if bias is not None:
             bias = bias.view(3, *([1] * (gathered.ndim - 4)), gathered.shape[-3], 1, gathered.shape[-1])
             bias = bias.to(gathered.dtype)
@@ -56,7 +57,6 @@ class _BmmAttention(torch.autograd.Function):
         out = torch.baddbmm(v, attn, v, beta=-1.0) if pde else torch.bmm(attn, v)  # −V for free
         ctx.save_for_backward(qkv, attn)
         ctx.scale, ctx.pde, ctx.order, ctx.gathered_shape = scale, pde, order, gathered.shape
-        ctx.bias_dtype = None if bias is None else bias.dtype
         return out
 
     @staticmethod
