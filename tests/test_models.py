@@ -390,3 +390,10 @@ def test_bmm_attention_hand_written_backward_passes_gradcheck(pde, with_bias, ax
         return _BmmAttention.apply(args[0], args[1] if with_bias else None, order, n, 0.7, pde)
 
     assert torch.autograd.gradcheck(run, inputs)
+
+
+def test_attention_refuses_the_channel_axis_as_token_axis():
+    attn = Attention(16, 4)
+    with pytest.raises(ValueError, match="channel axis"):
+        attn(torch.randn(2, 3, 5, 16), axis=-1)
+    assert attn(torch.randn(2, 3, 5, 16), axis=1).shape == (2, 3, 5, 16)  # frames of each joint
