@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
+from diff3dhpe.config import DataParams, Subjects
 from diff3dhpe.errors import ConfigError
 
 NUM_JOINTS = 17
@@ -246,6 +247,9 @@ class PlanRow:
 # Clips per epoch of the real datasets (seq2seq windows of F frames over every camera view, before flip
 # augmentation; seq2frame: one clip per frame). Frames: Human3.6M S1 S5 S6 S7 S8 train 1,559,752,
 # S9 S11 test 543,344 (VideoPose3D counts); MPI-INF-3DHP train ~1,031,000 (8 cameras), test 2,929 valid.
+H36M_TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+MPI3DHP_TRAIN_SUBJECTS = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8")
+MPI3DHP_SEQUENCES_PER_SUBJECT = 2
 DATASET_FRAMES = {
     "h36m": {"train": 1_559_752, "test": 543_344},
     "3dhp": {"train": 1_031_000, "test": 2_929},
@@ -291,10 +295,24 @@ def _per_frames(value, frames: int):
     return value
 
 
-def _clips(dataset: str, split: str, frames: int, variant: str, cap: int | None = None) -> int:
-    total = DATASET_FRAMES[dataset][split]
-    clips = total if variant not in SEQ2SEQ_VARIANTS else math.ceil(total / frames)
-    return min(clips, cap) if cap else clips
+def _train_share(params: Mapping, dataset: str) -> float:
+    """Fraction of DATASET_FRAMES[dataset]['train'] that trains: held-out validation data does not.
+
+    Subjects (H36M) or sequences (3DHP) are assumed equally long, so this is an estimate: by default
+    the paper profile trains on S1 S5 S6 S7 (S8 validates), i.e. 4 of 5 H36M subjects, and on 14
+    of the 16 3DHP sequences (S8 Seq1 and Seq2 validate).
+    """
+    if dataset == "h36m":
+        train = _get(params, "data.subjects.train", Subjects().train)
+        return len(train) / len(H36M_TRAIN_SUBJECTS)
+    held_out = _get(params, "data.mpi3dhp_validation", DataParams().mpi3dhp_validation)
+    sequences = sum(1 if " " in entry.strip() else MPI3DHP_SEQUENCES_PER_SUBJECT for entry in held_out)
+    return 1 - sequences / (len(MPI3DHP_TRAIN_SUBJECTS) * MPI3DHP_SEQUENCES_PER_SUBJECT)
+
+
+def _clips(dataset: str, split: str, frames: int, variant: str, share: float = 1.0) -> int:
+    total = round(DATASET_FRAMES[dataset][split] * share)
+    return total if variant not in SEQ2SEQ_VARIANTS else math.ceil(total / frames)
 
 
 def plan(params: Mapping, gpu: str = "H100", precision: str | None = None) -> dict:
@@ -304,7 +322,9 @@ def plan(params: Mapping, gpu: str = "H100", precision: str | None = None) -> di
     ``experiments.<group>.{dataset, input_2d, frames, variants, seeds}``, ``train.{epochs,
     flip_augment, max_clips_per_epoch, precision}``, ``evaluate.{flip_test, hypotheses}``,
     ``diffusion.steps`` / ``ddim_steps``, ``model.<backbone>``. Clip counts are those of the real
-    datasets (``DATASET_FRAMES``), whatever ``data.source`` is, since the plan is for the real study.
+    datasets (``DATASET_FRAMES``), whatever ``data.source`` is, since the plan is for the real study;
+    training counts only the training subjects / sequences, not the held-out validation ones
+    (``data.subjects.train``, ``data.mpi3dhp_validation``; see ``_train_share``).
     Training FLOPs = 3 × forward × clips × epochs (× 2 with flip augmentation); evaluation FLOPs =
     forward × test clips × S × (2 with flip test) × hypotheses.
     """
@@ -332,12 +352,13 @@ def plan(params: Mapping, gpu: str = "H100", precision: str | None = None) -> di
         if dataset not in DATASET_FRAMES:
             raise ConfigError(f"plan: experiments.{name}.dataset must be one of {list(DATASET_FRAMES)}, "
                               f"got {dataset!r}")
+        share = _train_share(params, dataset)
         for input_2d in group["input_2d"]:
             for frames in group["frames"]:
                 for variant in group["variants"]:
                     forward = _forward_flops(params, variant, int(frames))
                     steps = _sampling_steps(params, dataset, input_2d, int(frames), variant)
-                    train_clips = _clips(dataset, "train", int(frames), variant) * flip_train
+                    train_clips = _clips(dataset, "train", int(frames), variant, share) * flip_train
                     frame_cap = _per_frames(cap, int(frames))
                     train_clips = min(train_clips, frame_cap) if frame_cap else train_clips
                     test_passes = _clips(dataset, "test", int(frames), variant) * steps * flip_test * (
@@ -379,6 +400,7 @@ def plan_report(params: Mapping, gpu: str = "H100", precision: str | None = None
         f"{'total':<40} {result['train_flops'] / 1e15:12.1f} {result['evaluate_flops'] / 1e15:11.2f} "
         f"{result['hours']:10.1f}"
     )
-    lines.append("FLOPs count matmuls only (training = 3 x forward); clip counts are the real datasets'; "
-                 "hours exclude data loading, validation and checkpointing.")
+    lines.append("FLOPs count matmuls only (training = 3 x forward); clip counts are the real datasets' "
+                 "(training subjects only, assumed equally long); hours exclude data loading, validation "
+                 "and checkpointing.")
     return "\n".join(lines)

@@ -125,13 +125,32 @@ def _params(variant="diff3dhpe-m", frames=81, seeds=(0,), **train):
 def test_plan_flops_and_hours_by_hand():
     result = plan(_params(seeds=(0, 1)), gpu="A100", precision="bf16")
     forward = mixste_forward_flops(81)
-    train_clips = math.ceil(DATASET_FRAMES["h36m"]["train"] / 81) * 2  # flip augmentation doubles
+    # S1 S5 S6 S7 train (S8 validates): 4 of the 5 subjects; flip augmentation doubles
+    train_clips = math.ceil(round(DATASET_FRAMES["h36m"]["train"] * 4 / 5) / 81) * 2
     test_passes = math.ceil(DATASET_FRAMES["h36m"]["test"] / 81) * 9 * 2 * 3  # S × flip × hypotheses
     per_run = 3 * forward * train_clips * 2 + forward * test_passes
     assert result["runs"] == 2
     assert result["total_flops"] == pytest.approx(2 * per_run)
     sustained = GPU_PEAK_TFLOPS["A100"]["bf16"] * 1e12 * ASSUMED_MFU["bf16"]
     assert result["hours"] == pytest.approx(2 * per_run / sustained / 3600)
+
+
+@pytest.mark.parametrize(
+    "data, dataset, share",
+    [
+        ({"subjects": {"train": ["S1", "S5", "S6", "S7", "S8"], "validation": []}}, "h36m", 1.0),
+        ({"subjects": {"train": ["S1", "S5"]}}, "h36m", 2 / 5),
+        ({}, "3dhp", 14 / 16),  # S8 (Seq1 and Seq2) validates
+        ({"mpi3dhp_validation": ["S8 Seq2"]}, "3dhp", 15 / 16),
+        ({"mpi3dhp_validation": []}, "3dhp", 1.0),
+    ],
+)
+def test_plan_trains_only_on_the_training_subjects(data, dataset, share):
+    params = _params(variant="mixste", frames=27)
+    params["experiments"]["g"]["dataset"] = dataset
+    params["data"] = data
+    train = [r for r in plan(params)["rows"] if r.kind == "train"][0]
+    assert train.passes == math.ceil(round(DATASET_FRAMES[dataset]["train"] * share) / 27) * 2 * 2
 
 
 def test_plan_regression_has_one_pass_per_test_clip_and_honours_clip_cap():
