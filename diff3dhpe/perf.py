@@ -109,23 +109,16 @@ def _cpu_sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
-def _addmm_flops(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
-    (m, k), n = a_shape, b_shape[1]
-    return 2 * m * k * n  # as torch counts addmm: the GEMM only
-
-
-# torch's counter knows the CUDA attention kernels but not the CPU flash kernel, nor the in-place
-# addmm_ of the inference residuals (models/attention.py); count them as their out-of-place twins.
-_EXTRA_FLOP_FORMULAS = {
+# torch's counter knows the CUDA attention kernels but not the CPU flash kernel; count it the same way.
+_CPU_SDPA_FLOPS = {
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
-    torch.ops.aten.addmm_: _addmm_flops,
 }
 
 
 def count_flops(fn: Callable[[], object]) -> int:
     """Matmul FLOPs (2·m·n·k per GEMM, attention included) executed by one call of ``fn``."""
-    counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS)
+    counter = FlopCounterMode(display=False, custom_mapping=_CPU_SDPA_FLOPS)
     with counter:
         fn()
     return int(counter.get_total_flops())

@@ -251,7 +251,6 @@ class Block(nn.Module):
         attention along ``axis`` (-2: the joints of each frame, -3: the frames of each joint);
         time_emb: (B, time_dim).
         """
-        owned = False  # True once x is a tensor this call made (so it may be updated in place)
         if self.time_mlp is not None:
             if time_emb is None:
                 raise ValueError("Block is time-conditioned: pass time_emb of shape (B, time_dim)")
@@ -262,37 +261,6 @@ class Block(nn.Module):
                 # rows are ordered (b g), b outermost, matching the caller's '(b f) j d' / '(b j) f d'
                 # rearranges; broadcasting over a (B, G, N, dim) view adds it without repeating it G times
                 x = (x.unflatten(0, (time_emb.shape[0], -1)) + shift).flatten(0, 1)
-            owned = x.is_contiguous()  # the sum follows x's memory order
-        if self._inference(x):
-            return self._forward_inference(x, axis, owned)
         x = self.drop_path.residual(x, self.attn(self.norm1(x), axis), axis)
         x = self.drop_path.residual(x, self.mlp(self.norm2(x)), axis)
         return x
-
-    def _inference(self, x: torch.Tensor) -> bool:
-        """No autograd graph, no stochastic depth and no autocast (whose bf16 branch outputs could
-        not accumulate into the fp32 stream): the residual stream may be updated in place.
-        """
-        no_drop = not self.drop_path.training or self.drop_path.rate == 0.0
-        return no_drop and not torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
-
-    def _forward_inference(self, x: torch.Tensor, axis: int, owned: bool) -> torch.Tensor:
-        """The same block for sampling: each residual branch's last GEMM accumulates into the stream
-        (β = 1) and its bias follows in place: two passes over the stream per residual instead of
-        four (bias broadcast, then a separate add into a new tensor), and no new allocation.
-        """
-        attended = self.attn._heads_out(self.norm1(x), axis).flatten(-2)
-        if not owned:  # never update the caller's tensor
-            x = x.clone(memory_format=torch.contiguous_format)
-        x = _add_linear_(x, attended, self.attn.proj)
-        hidden = self.mlp.act(self.mlp.fc1(self.norm2(x)))
-        return _add_linear_(x, hidden, self.mlp.fc2)
-
-
-def _add_linear_(x: torch.Tensor, h: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
-    """x += linear(h), in place (inference only): x (..., out), h (..., in), both contiguous."""
-    rows = x.view(-1, x.shape[-1])
-    rows.addmm_(h.reshape(-1, h.shape[-1]), linear.weight.t())
-    if linear.bias is not None:
-        rows.add_(linear.bias)
-    return x
