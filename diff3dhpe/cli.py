@@ -403,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Clip counts are those of the REAL datasets, whatever data.source is, and no data file is read:\n"
         "Human3.6M train S1 S5 S6 S7 S8 1,559,752 frames, test S9 S11 543,344 frames (4 cameras);\n"
         "MPI-INF-3DHP train ~1,031,000 frames (8 cameras, an estimate), test 2,929 valid frames.\n"
-        "Prints per-run training and evaluation FLOPs (matmuls only) and the hours at an assumed MFU.",
+        "Prints per-run training and evaluation FLOPs (matmuls only) and the hours at the MFU "
+        "measured on an H100 (benchmarks/gpu.py).",
     )
     p.add_argument("--gpu", default="H100", choices=["H100", "H200", "A100", "V100"], help="default: H100")
     p.add_argument(

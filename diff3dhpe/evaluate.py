@@ -31,7 +31,14 @@ from diff3dhpe.data.clips import ClipBatches, stitch
 from diff3dhpe.data.dataset import PoseSequence
 from diff3dhpe.data.skeleton import JointLayout
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.fastpaths import GraphedSampler, autocast, configure_cpu
+from diff3dhpe.fastpaths import (
+    GraphedSampler,
+    LowPrecisionInference,
+    autocast,
+    compile_model,
+    configure_cpu,
+    set_input_checks,
+)
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
 from diff3dhpe.train import MODEL, clip_index, load_run_dataset, make_diffusion, predict_normalised
 from diff3dhpe.utils import derive_seed, select_device
@@ -105,9 +112,17 @@ def predict_sequences(
         layout=layout,
     )
     generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "evaluate"))
-    if cfg.precision == "bf16" and device.type != "cuda":
-        log.info("%s: evaluate.precision bf16 applies on CUDA only; sampling in fp32 on %s", run.id, device)
+    if cfg.precision != "fp32" and device.type != "cuda":
+        log.info("%s: evaluate.precision %s applies on CUDA only; sampling in fp32 on %s", run.id,
+                 cfg.precision, device)
     precision = cfg.precision if device.type == "cuda" else "fp32"
+    if precision == "bf16-weights":  # the model itself is bf16: no autocast around it
+        model, precision = LowPrecisionInference(model), "fp32"
+    if cfg.compile and device.type != "cuda":
+        log.info("%s: evaluate.compile applies on CUDA only; sampling eagerly on %s", run.id, device)
+    elif cfg.compile:
+        set_input_checks(model, False)  # the loaded data was validated; scans would break the graph
+        model = compile_model(model)
     graphed = cfg.cuda_graphs and variant.diffusion and cfg.hypotheses == 1
     if cfg.cuda_graphs and not graphed:
         log.info("%s: evaluate.cuda_graphs is used for one-hypothesis diffusion sampling only", run.id)

@@ -54,6 +54,7 @@ class _BmmAttention(torch.autograd.Function):
         q, k, v = qkv.unbind(0)
         empty = qkv.new_empty(())
         attn = torch.baddbmm(empty, q, k.transpose(1, 2), beta=0.0, alpha=scale).softmax(dim=-1)
+        attn = attn.to(qkv.dtype)  # CUDA autocast runs softmax in fp32; the next GEMM casts it back anyway
         out = torch.baddbmm(v, attn, v, beta=-1.0) if pde else torch.bmm(attn, v)  # −V for free
         ctx.save_for_backward(qkv, attn)
         ctx.scale, ctx.pde, ctx.order, ctx.gathered_shape = scale, pde, order, gathered.shape
@@ -63,7 +64,7 @@ class _BmmAttention(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         qkv, attn = ctx.saved_tensors
         q, k, v = qkv.unbind(0)
-        grad_out = grad_out.contiguous()
+        grad_out = grad_out.to(qkv.dtype).contiguous()  # under autocast the incoming grad may be fp32
         grad = torch.empty(qkv.shape, dtype=qkv.dtype, device=qkv.device)  # contiguous, like qkv
         empty = qkv.new_empty(())
         attn_t = attn.transpose(1, 2)
