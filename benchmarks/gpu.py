@@ -285,15 +285,24 @@ def attention_case(suite: Suite, tokens: int, length: int, kernel: str, training
               steps="fwd+bwd" if training else "fwd")
 
 
+def _case_spec(text: str) -> tuple[str, str]:
+    """argparse type of --train-variants / --sample-variants: ``PRECISION:VARIANT``."""
+    precision, _, variant = text.partition(":")
+    if precision not in ("fp32", "bf16", "bf16-weights") or not variant:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PRECISION:VARIANT with PRECISION fp32, bf16 or "
+                                         "bf16-weights, e.g. bf16:compiled or bf16-weights:compiled+graph")
+    return precision, variant
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="F=243 training only, 3 repeats")
     parser.add_argument("--train-frames", type=int, nargs="+", default=None, choices=sorted(TRAIN_BATCH),
                         help="training cases to run (default 27 81 243; 243 with --quick)")
     parser.add_argument("--no-sampling", action="store_true", help="training cases only")
-    parser.add_argument("--train-variants", nargs="+", default=None, metavar="PRECISION:VARIANT",
+    parser.add_argument("--train-variants", nargs="+", type=_case_spec, metavar="PRECISION:VARIANT",
                         help=f"training cases (default {' '.join(TRAIN_VARIANTS)})")
-    parser.add_argument("--sample-variants", nargs="+", default=None, metavar="PRECISION:VARIANT",
+    parser.add_argument("--sample-variants", nargs="+", type=_case_spec, metavar="PRECISION:VARIANT",
                         help=f"sampling cases at S=5 (default {' '.join(SAMPLE_VARIANTS)})")
     parser.add_argument("--no-sweep", action="store_true", help="skip the S = 1, 9, 20 sampling sweep")
     parser.add_argument("--attention", action="store_true",
@@ -304,6 +313,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--clips", type=int, default=64, help="clips per sampling call (x2 with flip)")
     args = parser.parse_args(argv)
+    if args.clips < 1 or (args.repeats is not None and args.repeats < 1):
+        parser.error("--clips and --repeats must be >= 1")
     if not torch.cuda.is_available():
         parser.error("no CUDA device: the GPU suite needs one (CPU figures: python -m benchmarks.run)")
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32, the plain path
@@ -322,13 +333,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             profile_case(suite, 243, batch, precision, variant)
     for frames in args.train_frames or ([243] if args.quick else sorted(TRAIN_BATCH)):
         batch = TRAIN_BATCH[frames]
-        for precision, variant in (case.split(":", 1) for case in args.train_variants or TRAIN_VARIANTS):
+        for precision, variant in args.train_variants or [_case_spec(case) for case in TRAIN_VARIANTS]:
             suite.case(train_case, frames=frames, batch=batch, precision=precision, variant=variant)
     if args.train_variants is None:
         suite.case(train_case, frames=243, batch=16, precision="bf16", variant="checkpointing")
     if args.no_sampling:
         return _finish(suite, started, args.out)
-    for precision, variant in (case.split(":", 1) for case in args.sample_variants or SAMPLE_VARIANTS):
+    for precision, variant in args.sample_variants or [_case_spec(case) for case in SAMPLE_VARIANTS]:
         suite.case(sample_case, frames=243, batch=args.clips, steps=5, precision=precision, variant=variant)
     done = [r for r in suite.rows if r["benchmark"] == "sample" and not r["error"]]
     if done and not args.no_sweep:  # how cost grows with S, on the fastest sampling path

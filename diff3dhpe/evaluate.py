@@ -25,7 +25,7 @@ import torch
 
 from diff3dhpe import metrics
 from diff3dhpe.checkpoints import load_model
-from diff3dhpe.config import Params
+from diff3dhpe.config import EvaluateParams, Params
 from diff3dhpe.data.augment import corrupt, corruption_rng, flip_keypoints
 from diff3dhpe.data.clips import ClipBatches, stitch
 from diff3dhpe.data.dataset import PoseSequence
@@ -70,9 +70,10 @@ AVERAGE = "Average"
 @dataclass
 class TrainedRun:
     run: RunSpec
-    model: torch.nn.Module
+    model: torch.nn.Module  # ready to sample: bf16 copy and / or compiled when evaluate.* asks
     scale: float
     device: torch.device
+    autocast: str = "fp32"  # precision of the autocast around the model's calls
 
 
 def load_trained(
@@ -88,7 +89,29 @@ def load_trained(
     device = select_device(params.train.device)
     if device.type == "cpu":
         configure_cpu(params.train.cpu_threads)
-    return TrainedRun(run, model.to(device).eval(), float(state["scale"]), device)
+    model, precision = _sampling_model(model.to(device).eval(), params.evaluate, device, run.id)
+    return TrainedRun(run, model, float(state["scale"]), device, precision)
+
+
+def _sampling_model(
+    model: torch.nn.Module, cfg: EvaluateParams, device: torch.device, run_id: str
+) -> tuple[torch.nn.Module, str]:
+    """The model as evaluate.{precision, compile} ask, built once per loaded run (robustness and S
+    sweeps then reuse one compiled graph), and the autocast precision to call it under."""
+    if device.type != "cuda":
+        if cfg.precision != "fp32":
+            log.info("%s: evaluate.precision %s applies on CUDA only; sampling in fp32 on %s", run_id,
+                     cfg.precision, device)
+        if cfg.compile:
+            log.info("%s: evaluate.compile applies on CUDA only; sampling eagerly on %s", run_id, device)
+        return model, "fp32"
+    precision = cfg.precision
+    if precision == "bf16-weights":  # the model itself is bf16: no autocast around it
+        model, precision = LowPrecisionInference(model), "fp32"
+    if cfg.compile:
+        set_input_checks(model, False)  # the loaded data was validated; scans would break the graph
+        model = compile_model(model)
+    return model, precision
 
 
 @torch.no_grad()
@@ -112,17 +135,7 @@ def predict_sequences(
         layout=layout,
     )
     generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "evaluate"))
-    if cfg.precision != "fp32" and device.type != "cuda":
-        log.info("%s: evaluate.precision %s applies on CUDA only; sampling in fp32 on %s", run.id,
-                 cfg.precision, device)
-    precision = cfg.precision if device.type == "cuda" else "fp32"
-    if precision == "bf16-weights":  # the model itself is bf16: no autocast around it
-        model, precision = LowPrecisionInference(model), "fp32"
-    if cfg.compile and device.type != "cuda":
-        log.info("%s: evaluate.compile applies on CUDA only; sampling eagerly on %s", run.id, device)
-    elif cfg.compile:
-        set_input_checks(model, False)  # the loaded data was validated; scans would break the graph
-        model = compile_model(model)
+    precision = trained.autocast
     graphed = cfg.cuda_graphs and variant.diffusion and cfg.hypotheses == 1
     if cfg.cuda_graphs and not graphed:
         log.info("%s: evaluate.cuda_graphs is used for one-hypothesis diffusion sampling only", run.id)

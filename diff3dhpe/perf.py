@@ -227,7 +227,7 @@ GPU_PEAK_TFLOPS = {
 # Fraction of the data-sheet peak the training step sustains, measured on an H100 by benchmarks/gpu.py
 # (results/benchmarks_gpu.csv, F = 243): bf16 compiled 18.3%, fp32 eager 53.6%. D = 512 is small, so the
 # step is bound by memory passes (norms, residuals, copies), not by the tensor cores.
-ASSUMED_MFU = {"bf16": 0.18, "fp32": 0.53}
+MEASURED_MFU = {"bf16": 0.18, "fp32": 0.53}
 TRAIN_FLOPS_PER_FORWARD = 3  # backward ≈ 2 × forward
 
 
@@ -366,10 +366,10 @@ def plan(params: Mapping, gpu: str = "H100", precision: str | None = None) -> di
                         rows.append(PlanRow("evaluate", run, int(frames), test_passes,
                                             float(forward * test_passes)))
     peak = GPU_PEAK_TFLOPS[gpu][precision] * 1e12
-    sustained = peak * ASSUMED_MFU[precision]
+    sustained = peak * MEASURED_MFU[precision]
     total = sum(r.flops for r in rows)
     return {
-        "gpu": gpu, "precision": precision, "peak_tflops": peak / 1e12, "mfu": ASSUMED_MFU[precision],
+        "gpu": gpu, "precision": precision, "peak_tflops": peak / 1e12, "mfu": MEASURED_MFU[precision],
         "runs": len({r.run for r in rows}), "rows": rows,
         "train_flops": sum(r.flops for r in rows if r.kind == "train"),
         "evaluate_flops": sum(r.flops for r in rows if r.kind == "evaluate"),

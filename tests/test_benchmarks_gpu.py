@@ -61,3 +61,17 @@ def test_the_gpu_suite_refuses_to_run_without_cuda(capsys):
     with pytest.raises(SystemExit):
         gpu.main(["--quick"])
     assert "no CUDA device" in capsys.readouterr().err
+
+
+BAD_ARGUMENTS = [
+    (["--train-variants", "bf16"], "expected PRECISION:VARIANT"),
+    (["--sample-variants", "int8:eager"], "expected PRECISION:VARIANT"),
+    (["--clips", "0"], "must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_ARGUMENTS)
+def test_bad_arguments_are_refused_before_anything_runs(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        gpu.main(argv)
+    assert message in capsys.readouterr().err

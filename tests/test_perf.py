@@ -13,9 +13,9 @@ import yaml
 from diff3dhpe.errors import ConfigError
 from diff3dhpe.models import build_model
 from diff3dhpe.perf import (
-    ASSUMED_MFU,
     DATASET_FRAMES,
     GPU_PEAK_TFLOPS,
+    MEASURED_MFU,
     best_time,
     count_flops,
     gemm_gflops,
@@ -123,7 +123,7 @@ def test_plan_flops_and_hours_by_hand():
     per_run = 3 * forward * train_clips * 2 + forward * test_passes
     assert result["runs"] == 2
     assert result["total_flops"] == pytest.approx(2 * per_run)
-    sustained = GPU_PEAK_TFLOPS["A100"]["bf16"] * 1e12 * ASSUMED_MFU["bf16"]
+    sustained = GPU_PEAK_TFLOPS["A100"]["bf16"] * 1e12 * MEASURED_MFU["bf16"]
     assert result["hours"] == pytest.approx(2 * per_run / sustained / 3600)
 
 
