@@ -129,11 +129,6 @@ def measure_peaks(suite: Suite) -> None:
                   throughput=tflops, unit="TFLOP/s")
 
 
-def _spatial_blocks(model: torch.nn.Module) -> torch.nn.Module:
-    inner = model.model if isinstance(model, LowPrecisionInference) else model
-    return inner.STEblocks
-
-
 def train_case(suite: Suite, frames: int, batch: int, precision: str, variant: str) -> None:
     """One training step; FLOPs counted on the eager model (the compiled graph runs the same matmuls)."""
     device = suite.device
@@ -146,7 +141,7 @@ def train_case(suite: Suite, frames: int, batch: int, precision: str, variant: s
     x2d = (torch.rand(batch, frames, 17, 2, generator=gen) * 2 - 1).to(device)
     y0 = (torch.rand(batch, frames, 17, 3, generator=gen) * 2 - 1).to(device)
     if "spatial-bmm" in variant:
-        set_attention_backend(_spatial_blocks(model), "bmm")
+        set_attention_backend(model, "bmm", spatial_only=True)
     forward = model
     if variant.startswith("compiled"):
         set_input_checks(model, False)
@@ -183,7 +178,7 @@ def sample_case(suite: Suite, frames: int, batch: int, steps: int, precision: st
     with torch.no_grad(), autocast(precision, device):
         flops = steps * count_flops(lambda: model(both, noise, torch.full((2 * clips,), 999, device=device)))
     if "spatial-bmm" in variant:
-        set_attention_backend(_spatial_blocks(model), "bmm")
+        set_attention_backend(model, "bmm", spatial_only=True)
     net = model
     if variant.startswith("compiled"):
         set_input_checks(model, False)

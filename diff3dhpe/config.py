@@ -233,6 +233,9 @@ class EvaluateParams(Strict):
     precision: Literal["fp32", "bf16", "bf16-weights"] = "fp32"
     # Speed only (CUDA): torch.compile the sampling model (a minute of compiling per batch shape).
     compile: bool = False
+    # Speed only: kernel of the spatial attention (J = 17 tokens). auto: bmm on CPU, SDPA on CUDA;
+    # bmm on CUDA is faster only together with compile (H100: 1.06x; eager it is slower).
+    spatial_attention: Literal["auto", "sdpa", "bmm"] = "auto"
 
 
 # ---------------------------------------------------------------- training

@@ -9,7 +9,8 @@ per-sequence means, PCK/AUC pooled over all valid frames).
 Fast paths (params evaluate.*): ``cuda_graphs`` samples through ``fastpaths.GraphedSampler`` (one
 graph replay per batch on CUDA; the last partial batch is padded to the graph's batch size, and the
 padded rows are dropped; every clip is independent, so the real rows are unchanged); ``precision:
-bf16`` autocasts the forward passes on CUDA.
+bf16`` autocasts the forward passes on CUDA, ``bf16-weights`` samples from a bf16 copy of the model;
+``compile`` wraps it in ``torch.compile``; ``spatial_attention`` picks the kernel of the spatial blocks.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from diff3dhpe.fastpaths import (
     autocast,
     compile_model,
     configure_cpu,
+    set_attention_backend,
     set_input_checks,
 )
 from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
@@ -96,8 +98,9 @@ def load_trained(
 def _sampling_model(
     model: torch.nn.Module, cfg: EvaluateParams, device: torch.device, run_id: str
 ) -> tuple[torch.nn.Module, str]:
-    """The model as evaluate.{precision, compile} ask, built once per loaded run (robustness and S
-    sweeps then reuse one compiled graph), and the autocast precision to call it under."""
+    """The model as evaluate.{spatial_attention, precision, compile} ask, built once per loaded run
+    (robustness and S sweeps then reuse one compiled graph), and the autocast precision to call it under."""
+    set_attention_backend(model, cfg.spatial_attention, spatial_only=True)  # a kernel choice: same numbers
     if device.type != "cuda":
         if cfg.precision != "fp32":
             log.info("%s: evaluate.precision %s applies on CUDA only; sampling in fp32 on %s", run_id,

@@ -5,7 +5,8 @@
 - ``autocast(precision, device)``: ``train.precision: fp32 | bf16`` as an autocast context.
 - ``adamw(params, lr, weight_decay)``: the fused AdamW kernel.
 - ``compile_model(model, enabled)``: ``train.compile`` via ``torch.compile``.
-- ``set_attention_backend(model, backend)``: attention kernel, SDPA or two batched GEMMs (CPU default).
+- ``set_attention_backend(model, backend, spatial_only)``: attention kernel, SDPA or two batched GEMMs
+  (CPU default); ``evaluate.spatial_attention`` switches the spatial blocks' kernel.
 - ``set_grad_checkpointing(model, enabled)``: ``train.grad_checkpointing`` (recompute blocks in backward).
 - ``LowPrecisionInference(model)``: a bf16 copy of the whole model for sampling (weights and the
   residual stream in bf16, where autocast keeps LayerNorms and the stream in fp32).
@@ -129,16 +130,39 @@ def set_grad_checkpointing(model: nn.Module, enabled: bool = True) -> nn.Module:
     return model
 
 
-def set_attention_backend(model: nn.Module, backend: str = "auto") -> nn.Module:
-    """Set every attention layer's kernel: ``auto`` (bmm on CPU, SDPA elsewhere), ``sdpa`` or ``bmm``.
+# Blocks that attend over the J joints of one frame, by model class (state-dict names, METHOD.md §8).
+_SPATIAL_BLOCKS = {"MixSTE": "STEblocks", "PoseFormer": "Spatial_blocks"}
 
-    Both compute the same numbers (tests: within 1e-5); see ``diff3dhpe.models.attention``.
+
+def spatial_blocks(model: nn.Module) -> nn.Module:
+    """The spatial (joints of a frame, N = J) transformer blocks of a MixSTE / PoseFormer model,
+    looking through ``LowPrecisionInference`` and ``torch.compile`` wrappers."""
+    inner = model
+    while isinstance(inner, LowPrecisionInference) or hasattr(inner, "_orig_mod"):
+        inner = inner.model if isinstance(inner, LowPrecisionInference) else inner._orig_mod
+    name = _SPATIAL_BLOCKS.get(type(inner).__name__)
+    if name is None:
+        raise ConfigError(
+            f"{type(inner).__name__} has no spatial attention blocks to switch (MixSTE, PoseFormer do)"
+        )
+    return getattr(inner, name)
+
+
+def set_attention_backend(
+    model: nn.Module, backend: str = "auto", *, spatial_only: bool = False
+) -> nn.Module:
+    """Set the attention layers' kernel: ``auto`` (bmm on CPU, SDPA elsewhere), ``sdpa`` or ``bmm``.
+
+    All layers, or with ``spatial_only`` those of the spatial blocks (N = J = 17 tokens), where two
+    batched GEMMs beat SDPA once compiled on CUDA (README "Performance"). Both kernels compute the
+    same numbers (tests: within 1e-5); see ``diff3dhpe.models.attention``.
     """
     from diff3dhpe.models.attention import BACKENDS, Attention
 
     if backend not in BACKENDS:
         raise ConfigError(f"attention backend must be one of {BACKENDS}, got {backend!r}")
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
+    scope = spatial_blocks(model) if spatial_only else model
+    layers = [m for m in scope.modules() if isinstance(m, Attention)]
     if not layers:
         raise ConfigError(f"{type(model).__name__} has no Attention layers to switch")
     for layer in layers:

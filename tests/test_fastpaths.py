@@ -68,6 +68,24 @@ def test_set_attention_backend_switches_every_layer_and_keeps_outputs():
         set_attention_backend(torch.nn.Linear(2, 2), "bmm")
 
 
+@pytest.mark.parametrize("backbone, spatial, temporal", [("mixste", "STEblocks", "TTEblocks"),
+                                                          ("poseformer", "Spatial_blocks", "blocks")])
+def test_spatial_only_switch_leaves_the_temporal_blocks_and_the_outputs(backbone, spatial, temporal):
+    model = _tiny(backbone=backbone).eval()
+    x2d, y_t, t = _inputs(pose_frames=1 if backbone == "poseformer" else None)
+    with torch.no_grad():
+        default = model(x2d, y_t, t)
+        wrapped = LowPrecisionInference(model, dtype=torch.float32)  # the switch sees through wrappers
+        set_attention_backend(wrapped, "sdpa", spatial_only=True)
+        blocks = {name: getattr(wrapped.model, name).modules() for name in (spatial, temporal)}
+        backends = {name: {m.backend for m in ms if isinstance(m, Attention)} for name, ms in blocks.items()}
+        assert backends == {spatial: {"sdpa"}, temporal: {"auto"}}
+        # mixed kernels (SDPA over joints, bmm over frames on CPU): 1e-5 like the all-SDPA switch
+        torch.testing.assert_close(wrapped(x2d, y_t, t), default, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="no spatial attention blocks"):
+        set_attention_backend(Attention(8, 2), "bmm", spatial_only=True)
+
+
 @pytest.mark.parametrize("backend", ["sdpa", "bmm"])
 def test_pde_in_place_subtraction_when_sampling_keeps_gradients_when_training(backend):
     attn = Attention(16, 2, pde=True, backend=backend)

@@ -12,7 +12,8 @@ from diff3dhpe import train as train_module
 from diff3dhpe.checkpoints import load_checkpoint
 from diff3dhpe.config import parse_params
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.evaluate import evaluate_run
+from diff3dhpe.evaluate import evaluate_run, load_trained
+from diff3dhpe.models import Attention
 from diff3dhpe.runs import parse_run_id
 from diff3dhpe.train import MODEL, train_run
 
@@ -109,3 +110,17 @@ def test_gpu_only_evaluate_switches_sample_in_fp32_eagerly_on_cpu(study, tmp_pat
     assert "precision bf16-weights applies on CUDA only" in caplog.text
     assert "compile applies on CUDA only" in caplog.text
     pd.testing.assert_frame_equal(switched, plain)
+
+
+def test_evaluate_spatial_attention_switches_the_loaded_model_and_keeps_the_metrics(study, tmp_path):
+    train_run(study["params"], RUN, tmp_path, progress=False)
+    plain, _ = evaluate_run(study["params"], RUN, tmp_path)
+    params = parse_params(_with(study["raw"], "evaluate", spatial_attention="sdpa"))
+    model = load_trained(params, RUN, tmp_path).model
+    assert {m.backend for m in model.STEblocks.modules() if isinstance(m, Attention)} == {"sdpa"}
+    assert {m.backend for m in model.TTEblocks.modules() if isinstance(m, Attention)} == {"auto"}
+    switched, _ = evaluate_run(params, RUN, tmp_path)
+    # errors in mm from two kernels that agree to 1e-5 in the model's normalised units
+    pd.testing.assert_frame_equal(switched, plain, atol=1e-3, rtol=0)
+    with pytest.raises(ConfigError, match=r"evaluate\.spatial_attention"):
+        parse_params(_with(study["raw"], "evaluate", spatial_attention="flash"))
