@@ -130,24 +130,6 @@ def set_grad_checkpointing(model: nn.Module, enabled: bool = True) -> nn.Module:
     return model
 
 
-# Blocks that attend over the J joints of one frame, by model class (state-dict names, METHOD.md §8).
-_SPATIAL_BLOCKS = {"MixSTE": "STEblocks", "PoseFormer": "Spatial_blocks"}
-
-
-def spatial_blocks(model: nn.Module) -> nn.Module:
-    """The spatial (joints of a frame, N = J) transformer blocks of a MixSTE / PoseFormer model,
-    looking through ``LowPrecisionInference`` and ``torch.compile`` wrappers."""
-    inner = model
-    while isinstance(inner, LowPrecisionInference) or hasattr(inner, "_orig_mod"):
-        inner = inner.model if isinstance(inner, LowPrecisionInference) else inner._orig_mod
-    name = _SPATIAL_BLOCKS.get(type(inner).__name__)
-    if name is None:
-        raise ConfigError(
-            f"{type(inner).__name__} has no spatial attention blocks to switch (MixSTE, PoseFormer do)"
-        )
-    return getattr(inner, name)
-
-
 def set_attention_backend(
     model: nn.Module, backend: str = "auto", *, spatial_only: bool = False
 ) -> nn.Module:
@@ -161,8 +143,14 @@ def set_attention_backend(
 
     if backend not in BACKENDS:
         raise ConfigError(f"attention backend must be one of {BACKENDS}, got {backend!r}")
-    scope = spatial_blocks(model) if spatial_only else model
-    layers = [m for m in scope.modules() if isinstance(m, Attention)]
+    scopes = [model]
+    if spatial_only:  # modules() walks through LowPrecisionInference and torch.compile wrappers
+        scopes = [m.spatial_blocks for m in model.modules() if hasattr(m, "spatial_blocks")]
+        if not scopes:
+            raise ConfigError(
+                f"{type(model).__name__} has no spatial attention blocks to switch (MixSTE, PoseFormer do)"
+            )
+    layers = [m for scope in scopes for m in scope.modules() if isinstance(m, Attention)]
     if not layers:
         raise ConfigError(f"{type(model).__name__} has no Attention layers to switch")
     for layer in layers:

@@ -122,6 +122,11 @@ class MixSTE(nn.Module):
         self.grad_checkpointing = False  # recompute each block in backward (long F on small GPUs)
         self.check_inputs = True  # NaN / negative-t scans of the inputs (off inside CUDA-graph capture)
 
+    @property
+    def spatial_blocks(self) -> nn.ModuleList:
+        """The blocks that attend over the J joints of a frame (``fastpaths.set_attention_backend``)."""
+        return self.STEblocks
+
     def _run_block(
         self, block: nn.Module, x: torch.Tensor, time_emb: torch.Tensor | None, axis: int = -2
     ) -> torch.Tensor:

@@ -70,6 +70,11 @@ class PoseFormer(nn.Module):
         self.grad_checkpointing = False
         self.check_inputs = True
 
+    @property
+    def spatial_blocks(self) -> nn.ModuleList:
+        """The blocks that attend over the J joints of a frame (``fastpaths.set_attention_backend``)."""
+        return self.Spatial_blocks
+
     def _run_block(self, block: nn.Module, x: torch.Tensor, time_emb: torch.Tensor | None) -> torch.Tensor:
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(block, x, time_emb, use_reentrant=False)
