@@ -30,6 +30,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.measure import best_time, count_flops, gemm_gflops, peak_memory  # noqa: E402
 from benchmarks.run import denoiser  # noqa: E402
 from diff3dhpe.data.augment import flip_keypoints  # noqa: E402
 from diff3dhpe.data.skeleton import H36M  # noqa: E402
@@ -44,7 +45,7 @@ from diff3dhpe.fastpaths import (  # noqa: E402
     set_grad_checkpointing,
     set_input_checks,
 )
-from diff3dhpe.perf import GPU_PEAK_TFLOPS, best_time, count_flops, gemm_gflops, peak_memory  # noqa: E402
+from diff3dhpe.plan import GPU_PEAK_TFLOPS  # noqa: E402
 
 COLUMNS = ["benchmark", "variant", "precision", "frames", "steps", "batch", "seconds", "throughput", "unit",
            "tflop", "tflops_per_s", "mfu_measured_peak", "mfu_datasheet_peak", "peak_mem_gb", "device",

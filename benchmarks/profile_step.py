@@ -13,10 +13,10 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from benchmarks.measure import count_flops, interleaved_best_times, model_gemm_case
 from diff3dhpe.diffusion import Diffusion
 from diff3dhpe.fastpaths import configure_cpu
 from diff3dhpe.models import build_model
-from diff3dhpe.perf import count_flops, interleaved_best_times, model_gemm_case
 
 
 def main() -> None:

@@ -33,6 +33,15 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks.` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_loader import clips_per_second, synthetic_sequences  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    best_time,
+    count_flops,
+    gemm_gflops,
+    interleaved_best_times,
+    model_gemm_case,
+    model_gemm_gflops,
+    peak_memory,
+)
 from diff3dhpe import metrics  # noqa: E402
 from diff3dhpe.data.augment import flip_keypoints  # noqa: E402
 from diff3dhpe.data.skeleton import H36M  # noqa: E402
@@ -46,15 +55,6 @@ from diff3dhpe.fastpaths import (  # noqa: E402
     set_threads,
 )
 from diff3dhpe.models import build_model  # noqa: E402
-from diff3dhpe.perf import (  # noqa: E402
-    best_time,
-    count_flops,
-    gemm_gflops,
-    interleaved_best_times,
-    model_gemm_case,
-    model_gemm_gflops,
-    peak_memory,
-)
 
 COLUMNS = ["benchmark", "frames", "steps", "batch", "seconds", "throughput", "unit", "gflop",
            "gflops_per_s", "roofline_gflops", "roofline_ratio", "peak_mem_mb", "precision", "device",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -50,3 +54,21 @@ def remove_stale_temp_files(path: str | Path) -> list[Path]:
             tmp.unlink()
             removed.append(tmp)
     return removed
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` through ``atomic_open``: readers never see half a file. Returns ``path``."""
+    path = Path(path)
+    with atomic_open(path, "w", newline="") as handle:
+        handle.write(text)
+    return path
+
+
+def atomic_write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """A tidy results CSV: no index, floats at full precision (%.10g), NaN as an empty cell."""
+    return atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+
+
+def atomic_write_json(data: dict, path: str | Path) -> Path:
+    """JSON with sorted keys and a trailing newline, written atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -7,11 +7,16 @@ Official checkpoints (METHOD.md §8):
 - Diff3DHPE: ``{epoch, ..., 'model_diffusion': sd}``; backbone keys carry ``module.model.``;
   wrapper buffers such as ``module.betas`` are the noise schedule, which we recompute, so they are skipped.
 - MixSTE: ``{..., 'model_pos': sd}``, keys possibly prefixed ``module.``.
+- PoseFormer: ``{..., 'model_pos': sd}``; our PoseFormer uses the release's key names.
+Release files also pickle a live numpy ``RandomState`` and numpy scalars (§8a): ``load_official``
+admits exactly those (``release_safe_globals``) and nothing else.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,42 +62,143 @@ def save_checkpoint(path: PathLike, state: dict) -> None:
         torch.save(dict(state), handle)
 
 
-def _numpy_safe_globals() -> list:
-    """Plain numpy arrays/scalars (official checkpoints keep a numpy RNG state); never object arrays."""
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar
-    dtypes = [getattr(np.dtypes, name) for name in dir(np.dtypes)
-              if name.endswith("DType") and name != "ObjectDType"]
-    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtypes]
+# ---------------------------------------------------------------- what release files pickle
+#
+# The releases' torch.save stores, beside tensors, a live numpy.random.RandomState, numpy scalars
+# (lr, min_loss) and the uint32 key array of the Mersenne Twister state (METHOD.md §8a). These are
+# the only non-torch globals such files reference (read off real files with
+# torch.serialization.get_unsafe_globals_in_checkpoint, plus the dtype classes that the BUILD
+# opcode of a pickled dtype needs). Each RNG constructor is admitted through a narrow replacement
+# that only ever builds the legacy MT19937 RandomState; nothing else of numpy is callable.
+
+_BIT_GENERATOR = "MT19937"
+
+
+def _refuse(what: str, found: object) -> None:
+    raise pickle.UnpicklingError(
+        f"{what} is not admitted in a release checkpoint (only the legacy {_BIT_GENERATOR} "
+        f"RandomState is); found {found!r}"
+    )
+
+
+def _bit_generator_ctor(bit_generator: object = _BIT_GENERATOR) -> np.random.MT19937:
+    """Stand-in for ``numpy.random._pickle.__bit_generator_ctor``: MT19937 only (class or name)."""
+    by_name = isinstance(bit_generator, str) and bit_generator == _BIT_GENERATOR
+    if bit_generator is np.random.MT19937 or by_name:
+        return np.random.MT19937()
+    _refuse("bit generator", bit_generator)
+
+
+def _randomstate_ctor(bit_generator_name: object = _BIT_GENERATOR,
+                      bit_generator_ctor: object = None) -> np.random.RandomState:
+    """Stand-in for ``numpy.random._pickle.__randomstate_ctor`` (numpy 2 passes the bit generator
+    itself; numpy 1 its name and, from 1.25, the ctor). The state follows through BUILD."""
+    if type(bit_generator_name) is np.random.MT19937:
+        return np.random.RandomState(bit_generator_name)
+    if bit_generator_ctor is not None and bit_generator_ctor is not _bit_generator_ctor:
+        _refuse("bit generator constructor", bit_generator_ctor)
+    return np.random.RandomState(_bit_generator_ctor(bit_generator_name))
+
+
+def _legacy_randomstate_ctor() -> np.random.RandomState:
+    """Stand-in for ``numpy.random.__RandomState_ctor`` (numpy < 1.17 pickles); state via BUILD."""
+    return np.random.RandomState(seed=0)
+
+
+def _numpy_attr(module_suffix: str, name: str):
+    """numpy 2 renamed numpy.core to numpy._core; either spelling may be in a file."""
+    for prefix in ("numpy._core", "numpy.core"):
+        try:
+            return getattr(importlib.import_module(f"{prefix}.{module_suffix}"), name)
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(f"numpy.(_)core.{module_suffix}.{name} not found in numpy {np.__version__}")
+
+
+# numeric dtypes a numpy scalar or the RNG key array can have; never object, string or void dtypes
+_SCALAR_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                  "float16", "float32", "float64")
+
+
+def release_safe_globals() -> list[tuple[object, str]]:
+    """The exact allow-list for ``torch.load(weights_only=True)`` of an official release file.
+
+    Returns ``(object, "dotted.name")`` pairs for ``torch.serialization.safe_globals``:
+    - numpy RNG: ``numpy.random._pickle.__randomstate_ctor``, ``numpy.random._pickle.__bit_generator_ctor``
+      and ``numpy.random.__RandomState_ctor`` (numpy < 1.17), each mapped to a stand-in that only builds
+      the legacy MT19937 ``RandomState``; the classes ``numpy.random._mt19937.MT19937`` and
+      ``numpy.random.mtrand.RandomState`` (BUILD sets their state);
+    - numpy scalars and arrays: ``numpy.(_)core.multiarray.scalar`` and ``._reconstruct`` (both the
+      numpy 1 and numpy 2 module paths), ``numpy.ndarray``, ``numpy.dtype`` and the dtype classes of
+      bool, (u)int8..64 and float16..64 (``numpy.dtypes.Float64DType`` ... in numpy 2), which BUILD needs.
+    Anything else (``os.system``, ``builtins.eval``, object arrays, other bit generators) is refused.
+    Source: METHOD.md §8a.
+    """
+    reconstruct = _numpy_attr("multiarray", "_reconstruct")
+    scalar = _numpy_attr("multiarray", "scalar")
+    allowed: list[tuple[object, str]] = []
+    for core in ("numpy._core", "numpy.core"):
+        allowed += [(reconstruct, f"{core}.multiarray._reconstruct"), (scalar, f"{core}.multiarray.scalar")]
+    allowed += [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    for name in _SCALAR_DTYPES:
+        cls = type(np.dtype(name))  # numpy.dtypes.Float64DType in numpy 2, numpy.dtype[float64] in 1.x
+        allowed.append((cls, f"{cls.__module__}.{cls.__qualname__}"))
+    allowed += [
+        (_randomstate_ctor, "numpy.random._pickle.__randomstate_ctor"),
+        (_bit_generator_ctor, "numpy.random._pickle.__bit_generator_ctor"),
+        (_legacy_randomstate_ctor, "numpy.random.__RandomState_ctor"),
+        (np.random.MT19937, "numpy.random._mt19937.MT19937"),
+        (np.random.RandomState, "numpy.random.mtrand.RandomState"),
+    ]
+    return allowed
+
+
+def _weights_only_reason(text: str) -> str:
+    """The one line of a torch.load error that says why; the weights-only unpickler buries it
+    between a long preamble ("Weights only load failed ...") and a pointer to the documentation."""
+    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    if reason:
+        return reason.group(1).strip()
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        paragraph = paragraph.strip()
+        if paragraph and not paragraph.startswith(("Weights only load failed", "Check the documentation")):
+            return paragraph.splitlines()[0]
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def load_checkpoint(path: PathLike, *, allow_numpy: bool = False) -> dict:
     """Load a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
 
-    ``allow_numpy`` also admits plain numpy arrays (needed for official checkpoints); arbitrary
-    pickled objects are always refused.
+    Our own files (``model.pt``, ``checkpoint.pt``) hold only tensors, numbers, strings, lists and
+    dicts, and are read with torch's default allow-list. ``allow_numpy=True`` (official release
+    files, METHOD.md §8a) also admits exactly ``release_safe_globals()``: numpy scalars, plain numeric
+    arrays and the legacy MT19937 ``RandomState``. Arbitrary pickled objects are always refused
+    without running any of their code.
+
+    Raises CheckpointError: file missing; truncated / corrupt / not a torch file; a global outside
+    the allow-list (the message names it); the file holds something other than a dict.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found (or not a file)")
-    allowed = _numpy_safe_globals() if allow_numpy else []
+    allowed = release_safe_globals() if allow_numpy else []
     try:
         with torch.serialization.safe_globals(allowed):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError ... depending on damage
-        text = str(err)
-        # the weights-only unpickler buries its reason after a long preamble
-        reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", text, flags=re.S)
-        detail = reason.group(1) if reason else (text.strip().splitlines() or [type(err).__name__])[0]
-        detail = detail.splitlines()[0] if detail else ""
-        if re.search(r"Unsupported global|Can only build|allowlisted|not an allowed global", detail):
+        detail = _weights_only_reason(str(err)) or type(err).__name__
+        refused = r"Unsupported global|unsupported GLOBAL|is blocked|Can only build|Can only create|" \
+                  r"allowlisted|not an allowed global|unrecognized function|not admitted"
+        if re.search(refused, detail):
             unsafe = re.search(r"GLOBAL (\S+)", detail)
             detail = f"found {unsafe.group(1)}" if unsafe else detail
+            hint = ("; only tensors, numbers, strings, lists and dicts are accepted"
+                    if not allow_numpy else
+                    "; release files may only add numpy scalars/arrays and the legacy MT19937 RandomState")
+            if not allow_numpy and "numpy" in detail:
+                hint += " (an official release checkpoint? load it with load_official)"
             raise CheckpointError(
-                f"checkpoint {path} contains pickled objects that a safe load refuses ({detail}); "
-                f"only tensors, numbers, strings, lists and dicts are accepted"
+                f"checkpoint {path} contains pickled objects that a safe load refuses ({detail}){hint}"
             ) from err
         raise CheckpointError(
             f"checkpoint {path} cannot be read (truncated, corrupted or not a torch checkpoint): "
@@ -139,95 +245,193 @@ def load_model(path: PathLike) -> tuple[nn.Module, dict]:
 
 # ---------------------------------------------------------------- official checkpoints
 
+# The layouts load_official recognises, named in its error when a file matches none of them.
+OFFICIAL_LAYOUTS = (
+    "Diff3DHPE ('model_diffusion': backbone under 'module.model.*', MixSTE or PoseFormer keys)",
+    "MixSTE ('model_pos' with 'STEblocks.*', optional 'module.' prefix)",
+    "PoseFormer ('model_pos' with 'Spatial_blocks.*' and 'blocks.*', optional 'module.' prefix)",
+    "a bare backbone state dict (top-level 'Spatial_pos_embed')",
+)
+
 
 def _strip_prefix(key: str, prefix: str) -> str:
     return key[len(prefix):] if key.startswith(prefix) else key
 
 
-def _official_backbone_state(checkpoint: Mapping) -> tuple[str, dict[str, torch.Tensor]]:
-    """Return (format name, backbone state dict with official key names and no wrapper prefixes)."""
-    for entry in ("model_diffusion", "model_pos"):
-        if entry in checkpoint and not isinstance(checkpoint[entry], Mapping):
-            found = type(checkpoint[entry]).__name__
-            raise CheckpointError(f"official checkpoint entry {entry!r} is a {found}, expected a state dict")
-    if "model_diffusion" in checkpoint:
-        backbone = {}
-        for key, value in checkpoint["model_diffusion"].items():
-            inner = _strip_prefix(key, "module.")
-            if inner.startswith("model."):
-                backbone[inner[len("model."):]] = value
-            elif "." not in inner:
-                continue  # schedule buffer of the diffusion wrapper (betas, alphas_cumprod, ...): recomputed
-            else:
-                backbone[key] = value  # unknown sub-module: kept so the strict load reports it
-        return "Diff3DHPE", backbone
-    if "model_pos" in checkpoint:
-        return "MixSTE", {_strip_prefix(k, "module."): v for k, v in checkpoint["model_pos"].items()}
-    if any(str(k).endswith("Spatial_pos_embed") for k in checkpoint):  # a bare backbone state dict
-        stripped = {_strip_prefix(_strip_prefix(k, "module."), "model."): v for k, v in checkpoint.items()}
-        return "state dict", stripped
-    raise CheckpointError(
-        f"not an official Diff3DHPE ('model_diffusion') or MixSTE ('model_pos') checkpoint; "
-        f"top-level keys are {sorted(map(str, checkpoint))[:20]}"
+def _first_keys(mapping: Mapping, count: int = 20) -> str:
+    keys = sorted(map(str, mapping))
+    more = f" ... ({len(keys)} in all)" if len(keys) > count else ""
+    return f"{keys[:count]}{more}"
+
+
+def _backbone_of(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """'mixste' (STEblocks / TTEblocks), 'poseformer' (Spatial_blocks / blocks) or None."""
+    if any(key.startswith("STEblocks.") for key in state_dict):
+        return "mixste"
+    if any(key.startswith("Spatial_blocks.") for key in state_dict):
+        return "poseformer"
+    return None
+
+
+def _unrecognised(source: str, found: Mapping, where: str = "top-level keys") -> CheckpointError:
+    return CheckpointError(
+        f"{source}: not a recognised official checkpoint; layouts tried: {'; '.join(OFFICIAL_LAYOUTS)}. "
+        f"Found {where} {_first_keys(found)}"
     )
 
 
-def _infer_mixste_config(sd: Mapping[str, torch.Tensor], source: str, heads: int, pde: bool) -> dict:
-    def need(key: str) -> torch.Tensor:
-        if key not in sd:
-            raise CheckpointError(f"{source}: key {key!r} is missing, cannot infer the MixSTE shape")
-        return sd[key]
+def _official_backbone_state(checkpoint: Mapping, source: str) -> tuple[str, str, dict[str, torch.Tensor]]:
+    """Return (release name, backbone, backbone state dict with official key names, no wrapper prefixes)."""
+    for entry in ("model_diffusion", "model_pos"):
+        if entry in checkpoint and not isinstance(checkpoint[entry], Mapping):
+            found = type(checkpoint[entry]).__name__
+            raise CheckpointError(f"{source}: entry {entry!r} is a {found}, expected a state dict")
+    if "model_diffusion" in checkpoint:
+        backbone_sd = {}
+        for key, value in checkpoint["model_diffusion"].items():
+            inner = _strip_prefix(key, "module.")
+            if inner.startswith("model."):
+                backbone_sd[inner[len("model."):]] = value
+            elif "." not in inner:
+                continue  # schedule buffer of the diffusion wrapper (betas, alphas_cumprod, ...): recomputed
+            else:
+                backbone_sd[key] = value  # unknown sub-module: kept so the strict load reports it
+        backbone = _backbone_of(backbone_sd)
+        if backbone is None:
+            raise _unrecognised(source, checkpoint["model_diffusion"], "'model_diffusion' keys")
+        return "Diff3DHPE", backbone, backbone_sd
+    if "model_pos" in checkpoint:
+        backbone_sd = {_strip_prefix(k, "module."): v for k, v in checkpoint["model_pos"].items()}
+        backbone = _backbone_of(backbone_sd)
+        if backbone is None:
+            raise _unrecognised(source, checkpoint["model_pos"], "'model_pos' keys")
+        return ("MixSTE" if backbone == "mixste" else "PoseFormer"), backbone, backbone_sd
+    if any(str(k).endswith("Spatial_pos_embed") for k in checkpoint):  # a bare backbone state dict
+        backbone_sd = {_strip_prefix(_strip_prefix(k, "module."), "model."): v for k, v in checkpoint.items()}
+        backbone = _backbone_of(backbone_sd)
+        if backbone is not None:
+            return "state dict", backbone, backbone_sd
+    raise _unrecognised(source, checkpoint)
 
+
+def _need(sd: Mapping[str, torch.Tensor], key: str, source: str, backbone: str) -> torch.Tensor:
+    if key not in sd:
+        raise CheckpointError(f"{source}: key {key!r} is missing, cannot infer the {backbone} shape")
+    return sd[key]
+
+
+def _input_layer(sd: Mapping[str, torch.Tensor], source: str) -> tuple[str, int]:
+    """(objective, D) from the input projection: fusion_layer (5 -> D, denoiser) or
+    Spatial_patch_to_embedding (2 -> D, regression)."""
     if "fusion_layer.weight" in sd:
-        embed_key, objective, in_chans = "fusion_layer.weight", "denoiser", 5
+        key, objective, in_chans = "fusion_layer.weight", "denoiser", 5
     elif "Spatial_patch_to_embedding.weight" in sd:
-        embed_key, objective, in_chans = "Spatial_patch_to_embedding.weight", "regression", 2
+        key, objective, in_chans = "Spatial_patch_to_embedding.weight", "regression", 2
     else:
         raise CheckpointError(f"{source}: neither 'fusion_layer.weight' (denoiser) nor "
                               f"'Spatial_patch_to_embedding.weight' (regression) is present")
-    dim, found_chans = need(embed_key).shape
+    dim, found_chans = sd[key].shape
     if found_chans != in_chans:
-        raise CheckpointError(
-            f"{source}: {embed_key} takes {found_chans} input channels, expected {in_chans}"
-        )
-    block_ids = {int(m.group(1)) for k in sd if (m := re.match(r"STEblocks\.(\d+)\.", k))}
-    if not block_ids:
-        raise CheckpointError(f"{source}: no 'STEblocks.<i>.*' keys, cannot infer the depth")
-    hidden = need("STEblocks.0.mlp.fc1.weight").shape[0]
+        raise CheckpointError(f"{source}: {key} takes {found_chans} input channels, expected {in_chans}")
+    return objective, int(dim)
+
+
+def _depth(sd: Mapping[str, torch.Tensor], prefix: str, source: str) -> int:
+    ids = {int(m.group(1)) for k in sd if (m := re.match(rf"{re.escape(prefix)}\.(\d+)\.", k))}
+    if not ids:
+        raise CheckpointError(f"{source}: no '{prefix}.<i>.*' keys, cannot infer the depth")
+    return max(ids) + 1
+
+
+def _infer_mixste_config(sd: Mapping[str, torch.Tensor], source: str, heads: int, pde: bool) -> dict:
+    objective, dim = _input_layer(sd, source)
+    hidden = _need(sd, "STEblocks.0.mlp.fc1.weight", source, "MixSTE").shape[0]
     return {
         "backbone": "mixste",
-        "frames": int(need("Temporal_pos_embed").shape[1]),
+        "frames": int(_need(sd, "Temporal_pos_embed", source, "MixSTE").shape[1]),
         "objective": objective,
-        "dim": int(dim),
-        "depth": max(block_ids) + 1,
+        "dim": dim,
+        "depth": _depth(sd, "STEblocks", source),
         "heads": heads,
         "mlp_ratio": hidden / dim,
         "drop_path": 0.1,
         "time_embedding": "time_mlp.1.weight" in sd,
         "pde": pde,
-        "num_joints": int(need("Spatial_pos_embed").shape[1]),
+        "num_joints": int(_need(sd, "Spatial_pos_embed", source, "MixSTE").shape[1]),
+    }
+
+
+def _infer_poseformer_config(sd: Mapping[str, torch.Tensor], source: str, heads: int, pde: bool) -> dict:
+    """PoseFormer: spatial width D (per joint), temporal width J·D, F from Temporal_pos_embed (1, F, J·D)."""
+    objective, dim = _input_layer(sd, source)
+    num_joints = int(_need(sd, "Spatial_pos_embed", source, "PoseFormer").shape[1])
+    temporal = _need(sd, "Temporal_pos_embed", source, "PoseFormer")
+    if temporal.shape[2] != dim * num_joints:
+        raise CheckpointError(
+            f"{source}: Temporal_pos_embed has width {temporal.shape[2]}, expected J·D = "
+            f"{num_joints}·{dim} = {dim * num_joints}"
+        )
+    depth, temporal_depth = _depth(sd, "Spatial_blocks", source), _depth(sd, "blocks", source)
+    if depth != temporal_depth:
+        raise CheckpointError(
+            f"{source}: {depth} spatial blocks but {temporal_depth} temporal blocks; our PoseFormer "
+            f"has equally many"
+        )
+    ratio = _need(sd, "Spatial_blocks.0.mlp.fc1.weight", source, "PoseFormer").shape[0] / dim
+    temporal_hidden = _need(sd, "blocks.0.mlp.fc1.weight", source, "PoseFormer").shape[0]
+    if temporal_hidden != int(dim * num_joints * ratio):
+        raise CheckpointError(
+            f"{source}: the temporal MLP is {temporal_hidden} wide, expected mlp_ratio {ratio} x "
+            f"{dim * num_joints} as in the spatial blocks"
+        )
+    return {
+        "backbone": "poseformer",
+        "frames": int(temporal.shape[1]),
+        "objective": objective,
+        "dim": dim,
+        "depth": depth,
+        "heads": heads,
+        "mlp_ratio": ratio,
+        "drop_path": 0.1,
+        "time_embedding": "time_mlp.1.weight" in sd,
+        "pde": pde,
+        "num_joints": num_joints,
     }
 
 
 def load_official(path_or_dict: PathLike | Mapping, *, pde: bool | None = None, heads: int = 8) -> nn.Module:
-    """Build our MixSTE from an official Diff3DHPE or MixSTE checkpoint and load every tensor (strict).
+    """Build our model from an official release checkpoint and load every tensor (strict).
 
-    D, depth, F, J, the MLP ratio and time conditioning are read off the shapes; ``heads`` cannot be
-    and defaults to 8 (the release). ``pde`` defaults to True for Diff3DHPE and False for MixSTE.
-    Returns the model in eval mode: ``model(x2d, y_t, t)`` (denoiser) or ``model(x2d)`` (regression).
+    Layouts (METHOD.md §8, §8a): Diff3DHPE (``model_diffusion``; backbone keys under
+    ``module.model.``, schedule buffers skipped), MixSTE (``model_pos``, ``STEblocks.*``) and
+    PoseFormer (``model_pos``, ``Spatial_blocks.*`` / ``blocks.*`` / ``weighted_mean``); keys may
+    carry a DataParallel ``module.`` prefix. A file is read with ``load_checkpoint(allow_numpy=True)``,
+    so the release's live numpy ``RandomState``, numpy scalars and optimizer state are accepted.
+
+    D, depth, F, J, the MLP ratio and time conditioning are read off the tensor shapes; ``heads``
+    cannot be and defaults to 8 (every release). ``pde`` defaults to True for Diff3DHPE and False
+    for MixSTE / PoseFormer. Returns the model in eval mode, with ``official_layout`` set to the
+    release name: ``model(x2d, y_t, t)`` (denoiser) or ``model(x2d)`` (regression); MixSTE maps
+    (B, F, 17, 2) -> (B, F, 17, 3), PoseFormer to the centre frame (B, 1, 17, 3), in the release's
+    normalised units (see ``diff3dhpe.data.normalisation``).
+
+    Raises CheckpointError: unreadable or unsafe file; unrecognised layout (names the layouts tried
+    and the first keys found); shapes that cannot be inferred; missing, unexpected or wrong-shape keys.
     """
     if isinstance(path_or_dict, Mapping):
         checkpoint, source = path_or_dict, "official checkpoint dict"
     else:
         checkpoint = load_checkpoint(path_or_dict, allow_numpy=True)
         source = f"official checkpoint {path_or_dict}"
-    kind, state_dict = _official_backbone_state(checkpoint)
+    kind, backbone, state_dict = _official_backbone_state(checkpoint, source)
     source = f"{source} ({kind})"
     use_pde = (kind == "Diff3DHPE") if pde is None else pde
-    config = _infer_mixste_config(state_dict, source, heads, use_pde)
+    infer = _infer_mixste_config if backbone == "mixste" else _infer_poseformer_config
+    config = infer(state_dict, source, heads, use_pde)
     try:
         model = build_model(**config)
     except ConfigError as err:
         raise CheckpointError(f"{source}: inferred model config {config} is invalid: {err}") from err
     load_state_dict_strict(model, state_dict, source)
+    model.official_layout = kind
     return model.eval()

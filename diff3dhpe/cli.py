@@ -24,82 +24,10 @@ RESULTS_DIR = "results"
 
 # ---------------------------------------------------------------- commands
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from diff3dhpe.config import check_data_files, load_params
-    from diff3dhpe.runs import train_runs
-    from diff3dhpe.utils import atomic_write_json
+    from diff3dhpe.config import load_params
+    from diff3dhpe.prepare import prepare_data
 
-    params = load_params(args.params)
-    data = params.data
-    datasets = sorted({run.dataset for run in train_runs(params)}) or ["h36m"]
-    out = Path(data.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if data.source == "synthetic":
-        from diff3dhpe.data.synthetic import generate_3dhp, generate_h36m
-
-        syn = data.synthetic
-        extra = {"actions": syn.actions} if syn.actions else {}
-        generate_h36m(
-            out,
-            name=syn.name,
-            seed=syn.seed,
-            frames_per_take=syn.frames_per_take,
-            subjects=syn.subjects,
-            lifter_check=syn.detector_check,
-            **extra,
-        )
-        generate_3dhp(
-            out,
-            name=syn.name,
-            seed=syn.seed,
-            frames_per_sequence=syn.mpi3dhp_frames_per_sequence,
-            test_frames=syn.mpi3dhp_test_frames,
-        )
-        label = f"synthetic data ({{}} format, generator seed {syn.seed})"
-        provenance = {"h36m": label.format("Human3.6M"), "3dhp": label.format("MPI-INF-3DHP")}
-    elif data.source == "raw":
-        from diff3dhpe.data.raw import convert_3dhp_raw, convert_h36m_raw
-
-        if "h36m" in datasets:
-            if not data.raw.h36m:
-                raise ConfigError("data.raw.h36m: set it to the folder of the official Human3.6M download")
-            name = data.h36m.file_3d.removeprefix("data_3d_").removesuffix(".npz")
-            convert_h36m_raw(data.raw.h36m, out, name=name)
-        if "3dhp" in datasets:
-            if not data.raw.mpi3dhp:
-                raise ConfigError(
-                    "data.raw.mpi3dhp: set it to the folder of the official MPI-INF-3DHP download"
-                )
-            name = data.mpi3dhp.train.removeprefix("data_train_").removesuffix(".npz")
-            convert_3dhp_raw(data.raw.mpi3dhp, out, name=name)
-        provenance = {
-            "h36m": "Human3.6M (converted from the official release)",
-            "3dhp": "MPI-INF-3DHP (converted from the official release)",
-        }
-    else:
-        provenance = {"h36m": "Human3.6M (user-supplied files)", "3dhp": "MPI-INF-3DHP (user-supplied files)"}
-    check_data_files(params, datasets)
-    _check_readable(params, datasets)
-    atomic_write_json(
-        {k: v for k, v in provenance.items() if k in datasets}, Path(args.results) / "provenance.json"
-    )
-    print(f"data ready in {out}/ for {', '.join(datasets)} (source: {data.source})")
-
-
-def _check_readable(params, datasets: list[str]) -> None:
-    """Load each dataset once (both 2D inputs for H36M) so format problems surface here, not mid-study."""
-    from diff3dhpe.runs import RunSpec
-    from diff3dhpe.train import load_run_dataset
-
-    for dataset in datasets:
-        for input_2d in ("det", "gt") if dataset == "h36m" else ("gt",):
-            loaded = load_run_dataset(params, RunSpec(dataset, input_2d, 1, "mixste", 0))
-            summary = loaded.summary()
-            log.info(
-                "%s/%s: %s",
-                dataset,
-                input_2d,
-                {split: (s["sequences"], s["frames"]) for split, s in summary.items()},
-            )
+    print(prepare_data(load_params(args.params), args.results))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -112,73 +40,52 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from diff3dhpe.atomic import atomic_write_csv, atomic_write_json
     from diff3dhpe.config import load_params
     from diff3dhpe.evaluate import evaluate_run
-    from diff3dhpe.runs import run_dir, run_result_path
-    from diff3dhpe.utils import atomic_write_csv, atomic_write_json
+    from diff3dhpe.results import EVALUATE_SUMMARY_FILE, run_dir, run_result_path
 
     params = load_params(args.params)
     table, summary = evaluate_run(params, args.run, args.runs_dir)
     out = Path(args.out) if args.out else run_result_path(args.results, "metrics", args.run)
     atomic_write_csv(table, out)
-    atomic_write_json(summary, run_dir(args.runs_dir, args.run) / "evaluate.json")
+    atomic_write_json(summary, run_dir(args.runs_dir, args.run) / EVALUATE_SUMMARY_FILE)
     print(f"{args.run}: MPJPE {summary['mpjpe']:.2f} mm -> {out}")
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
-    from diff3dhpe.config import load_params
     from diff3dhpe.evaluate import robustness_run
-    from diff3dhpe.runs import run_result_path
-    from diff3dhpe.utils import atomic_write_csv
 
-    params = load_params(args.params)
-    table = robustness_run(params, args.run, args.runs_dir)
-    out = Path(args.out) if args.out else run_result_path(args.results, "robustness", args.run)
-    atomic_write_csv(table, out)
+    table, out = _write_sweep(args, "robustness", robustness_run)
     print(f"{args.run}: {len(table)} corruption levels -> {out}")
 
 
 def cmd_steps(args: argparse.Namespace) -> None:
-    from diff3dhpe.config import load_params
     from diff3dhpe.evaluate import steps_run
-    from diff3dhpe.runs import run_result_path
-    from diff3dhpe.utils import atomic_write_csv
 
-    params = load_params(args.params)
-    table = steps_run(params, args.run, args.runs_dir)
-    out = Path(args.out) if args.out else run_result_path(args.results, "steps", args.run)
-    atomic_write_csv(table, out)
+    table, out = _write_sweep(args, "steps", steps_run)
     print(f"{args.run}: S = {', '.join(map(str, table['steps']))} -> {out}")
 
 
-def collect(params, kind: str, results: str | Path) -> tuple:
-    """Concatenate the per-run CSVs of ``kind`` in run order; ConfigError naming every missing run."""
-    import pandas as pd
+def _write_sweep(args: argparse.Namespace, kind: str, sweep):
+    """Run one sweep of a trained run and write its per-run CSV (or --out): (table, path written)."""
+    from diff3dhpe.atomic import atomic_write_csv
+    from diff3dhpe.config import load_params
+    from diff3dhpe.results import run_result_path
 
-    from diff3dhpe.runs import run_result_path, runs_of_kind
-
-    run_kind = "train" if kind == "metrics" else kind
-    runs = runs_of_kind(params, run_kind)
-    paths = [run_result_path(results, kind, run.id) for run in runs]
-    missing = [run.id for run, path in zip(runs, paths) if not path.is_file()]
-    if missing:
-        command = {"metrics": "evaluate", "robustness": "robustness", "steps": "steps"}[kind]
-        raise ConfigError(
-            f"cannot collect {kind}: {len(missing)} of {len(runs)} runs have no {kind} file yet: "
-            f"{', '.join(missing)}. Run `diff3dhpe {command} --run ID` for each (or `dvc repro`)"
-        )
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True), runs
+    table = sweep(load_params(args.params), args.run, args.runs_dir)
+    out = Path(args.out) if args.out else run_result_path(args.results, kind, args.run)
+    atomic_write_csv(table, out)
+    return table, out
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
+    from diff3dhpe.atomic import atomic_write_csv
     from diff3dhpe.config import load_params
-    from diff3dhpe.utils import atomic_write_csv
+    from diff3dhpe.results import collect
 
-    params = load_params(args.params)
-    table, runs = collect(params, args.kind, args.results)
+    table, runs = collect(load_params(args.params), args.kind, args.results)
     out = Path(args.out) if args.out else Path(args.results) / f"{args.kind}.csv"
-    if "steps" in table.columns and args.kind == "metrics":
-        table["steps"] = table["steps"].astype("Int64")
     atomic_write_csv(table, out)
     print(f"{len(runs)} runs, {len(table)} rows -> {out}")
 
@@ -186,9 +93,9 @@ def cmd_collect(args: argparse.Namespace) -> None:
 def cmd_ttest(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from diff3dhpe.atomic import atomic_write_csv
     from diff3dhpe.config import load_params
     from diff3dhpe.stats import ttest_table
-    from diff3dhpe.utils import atomic_write_csv
 
     params = load_params(args.params)
     metrics_path = Path(args.metrics) if args.metrics else Path(args.results) / "metrics.csv"
@@ -220,38 +127,22 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
-    from diff3dhpe.config import load_params
-    from diff3dhpe.runs import runs_of_kind
+    import dataclasses
 
-    params = load_params(args.params)
-    runs = runs_of_kind(params, args.kind)
+    from diff3dhpe.config import load_params
+
+    runs = load_params(args.params).runs(args.kind)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "dataset": r.dataset,
-                        "input_2d": r.input_2d,
-                        "frames": r.frames,
-                        "variant": r.variant,
-                        "seed": r.seed,
-                    }
-                    for r in runs
-                ],
-                indent=1,
-            )
-        )
+        print(json.dumps([{"id": r.id, **dataclasses.asdict(r)} for r in runs], indent=1))
     else:
         print("\n".join(r.id for r in runs))
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
     from diff3dhpe.config import load_params
-    from diff3dhpe.perf import plan_report
+    from diff3dhpe.plan import plan_report
 
-    params = load_params(args.params)
-    print(plan_report(params.model_dump(), gpu=args.gpu, precision=args.precision))
+    print(plan_report(load_params(args.params), gpu=args.gpu, precision=args.precision))
 
 
 # ---------------------------------------------------------------- argument parsing

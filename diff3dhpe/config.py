@@ -19,8 +19,18 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from diff3dhpe.data.files import H36M_RELEASE_FILES, MPI3DHP_RELEASE_FILES, ROLES, synthetic_files
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.runs import DATASETS, INPUTS_2D, VARIANTS, RunSpec, runs_of_kind, sweep_runs, train_runs
+from diff3dhpe.variants import (
+    PAPER_SIZES,
+    RUN_KINDS,
+    VARIANTS,
+    DatasetName,
+    Input2DName,
+    RunSpec,
+    VariantName,
+    parse_run_id,
+)
 
 
 def _in_range(low: float, high: float | None = None, *, low_open: bool = False):
@@ -43,12 +53,9 @@ NonNegInt = Annotated[int, Field(strict=True), _in_range(0)]
 Probability = Annotated[float, _in_range(0, 1)]
 NonNegFloat = Annotated[float, _in_range(0)]
 PosFloat = Annotated[float, _in_range(0, low_open=True)]
-VariantName = Literal["mixste", "diff3dhpe-m", "diff3dhpe-m-nopde", "ddim-m", "poseformer", "diff3dhpe-p"]
-Dataset = Literal["h36m", "3dhp"]
-Input2D = Literal["det", "gt"]
+Dataset = DatasetName
+Input2D = Input2DName
 Precision = Literal["fp32", "bf16"]
-assert set(typing.get_args(VariantName)) == set(VARIANTS) and set(typing.get_args(Dataset)) == set(DATASETS)
-assert set(typing.get_args(Input2D)) == set(INPUTS_2D)
 
 
 def _unique(name: str):
@@ -69,16 +76,16 @@ class Strict(BaseModel):
 class H36MFiles(Strict):
     """Human3.6M in the VideoPose3D layout, relative to data.dir."""
 
-    file_3d: str = "data_3d_h36m.npz"
-    file_2d_det: str = "data_2d_h36m_cpn_ft_h36m_dbb.npz"  # detected 2D ("det"): CPN for real data
-    file_2d_gt: str = "data_2d_h36m_gt.npz"
+    file_3d: str = H36M_RELEASE_FILES["file_3d"]
+    file_2d_det: str = H36M_RELEASE_FILES["file_2d_det"]  # detected 2D ("det"): CPN for real data
+    file_2d_gt: str = H36M_RELEASE_FILES["file_2d_gt"]
 
 
 class MPI3DHPFiles(Strict):
     """MPI-INF-3DHP in the P-STMO layout, relative to data.dir."""
 
-    train: str = "data_train_3dhp.npz"
-    test: str = "data_test_3dhp.npz"
+    train: str = MPI3DHP_RELEASE_FILES["train"]
+    test: str = MPI3DHP_RELEASE_FILES["test"]
 
 
 class Subjects(Strict):
@@ -143,31 +150,26 @@ class DataParams(Strict):
     raw: RawRoots = RawRoots()
 
     def files(self, dataset: str) -> dict[str, Path]:
-        """{key path: file} a dataset is read from; roles h36m: file_3d, file_2d_det, file_2d_gt;
-        3dhp: train, test. Synthetic data uses the generator's names (DATA.md §3) from synthetic.name."""
+        """{params key (role): path} of the files ``dataset`` ('h36m' | '3dhp') is read from, in role order
+        (h36m: file_3d, file_2d_det, file_2d_gt; 3dhp: train, test). Synthetic data uses the generator's
+        names for synthetic.name (DATA.md §3); other sources the file names under data.h36m / data.mpi3dhp.
+        Raises ConfigError for an unknown dataset."""
+        if dataset not in ROLES:
+            raise ConfigError(f"unknown dataset {dataset!r}; expected one of {sorted(ROLES)}")
         root = Path(self.dir)
         if self.source == "synthetic":
-            n = self.synthetic.name
-            names = {
-                "h36m": {
-                    "file_3d": f"data_3d_{n}.npz",
-                    "file_2d_det": f"data_2d_{n}_det.npz",
-                    "file_2d_gt": f"data_2d_{n}_gt.npz",
-                },
-                "3dhp": {"train": f"data_train_{n}_3dhp.npz", "test": f"data_test_{n}_3dhp.npz"},
-            }[dataset]
-            return {f"data.synthetic.name ({role})": root / name for role, name in names.items()}
-        if dataset == "h36m":
-            keys = ("file_3d", "file_2d_det", "file_2d_gt")
-            return {f"data.h36m.{k}": root / getattr(self.h36m, k) for k in keys}
-        return {f"data.mpi3dhp.{k}": root / getattr(self.mpi3dhp, k) for k in ("train", "test")}
+            names = synthetic_files(self.synthetic.name)[dataset]
+            return {f"data.synthetic.name ({role})": root / names[role] for role in ROLES[dataset]}
+        section = "h36m" if dataset == "h36m" else "mpi3dhp"
+        names = getattr(self, section)
+        return {f"data.{section}.{role}": root / getattr(names, role) for role in ROLES[dataset]}
 
     def file(self, dataset: str, role: str) -> Path:
-        """One file by role, e.g. file('h36m', 'file_2d_det')."""
-        for key, path in self.files(dataset).items():
-            if key.endswith(f".{role}") or key.endswith(f"({role})"):
-                return path
-        raise ConfigError(f"no data file role {role!r} for dataset {dataset!r}")
+        """One file by role, e.g. file('h36m', 'file_2d_det'). ConfigError for an unknown dataset or role."""
+        paths = self.files(dataset)  # in the order of ROLES[dataset]
+        if role not in ROLES[dataset]:
+            raise ConfigError(f"no data file role {role!r} for dataset {dataset!r}; roles: {ROLES[dataset]}")
+        return dict(zip(ROLES[dataset], paths.values()))[role]
 
 
 # ---------------------------------------------------------------- model
@@ -186,8 +188,8 @@ class BackboneSize(Strict):
 
 
 class ModelParams(Strict):
-    mixste: BackboneSize = BackboneSize(dim=512, depth=8)
-    poseformer: BackboneSize = BackboneSize(dim=32, depth=4)  # dim per joint; frame width = 17·dim
+    mixste: BackboneSize = BackboneSize(**PAPER_SIZES["mixste"])
+    poseformer: BackboneSize = BackboneSize(**PAPER_SIZES["poseformer"])  # dim per joint; frame width 17·dim
 
 
 # ---------------------------------------------------------------- diffusion / evaluation
@@ -248,7 +250,6 @@ class TrainParams(Strict):
     flip_augment: bool = True
     selection: Literal["last", "best_validation"] = "last"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_workers: NonNegInt = 0
     cpu_threads: PosInt | None = None  # torch CPU threads; 1 is fastest for tiny models on a busy machine
     # cap on clips per epoch (a fresh random subset each epoch) for quick runs; one number or per frames
     max_clips_per_epoch: PosInt | dict[PosInt, PosInt] | None = None
@@ -301,7 +302,7 @@ class ExperimentGroup(Strict):
     def _consistent(self) -> ExperimentGroup:
         if self.dataset == "3dhp" and "det" in self.input_2d:
             raise ValueError("3dhp has ground-truth 2D only; use input_2d: [gt]")
-        seq2frame = [v for v in self.variants if VARIANTS[v].backbone == "poseformer"]
+        seq2frame = [v for v in self.variants if VARIANTS[v].seq2frame]
         even = [f for f in self.frames if f % 2 == 0]
         if seq2frame and even:
             raise ValueError(
@@ -335,7 +336,7 @@ class StepsSweep(Strict):
 
     @model_validator(mode="after")
     def _x0_models(self) -> StepsSweep:
-        wrong = [v for v in self.variants if VARIANTS[v].sampler != "x0-ddim"]
+        wrong = [v for v in self.variants if VARIANTS[v].predicts != "x0"]
         if wrong:
             raise ValueError(f"the S sweep needs x0-DDIM variants; {', '.join(wrong)} is not one")
         return self
@@ -382,24 +383,67 @@ class Params(Strict):
             raise ValueError("\n  ".join(problems))
         return self
 
+    # ------------------------------------------------------------ the run matrix
+    def train_runs(self) -> list[RunSpec]:
+        """Every trained model of the experiment matrix, in params order (groups, input_2d, frames,
+        variants, seeds)."""
+        return [
+            RunSpec(group.dataset, input_2d, frames, variant, seed)
+            for group in self.experiments.values()
+            for input_2d in group.input_2d
+            for frames in group.frames
+            for variant in group.variants
+            for seed in group.seeds
+        ]
+
+    def sweep_runs(self, kind: str) -> list[RunSpec]:
+        """Trained runs a sweep ('robustness' | 'steps') evaluates again (they must be in the matrix)."""
+        sweep = self.sweeps.robustness if kind == "robustness" else self.sweeps.steps
+        return [
+            RunSpec(sweep.dataset, sweep.input_2d, sweep.frames, variant, seed)
+            for variant in sweep.variants
+            for seed in sweep.seeds
+        ]
+
+    def runs(self, kind: str = "train") -> list[RunSpec]:
+        """The runs of one kind: 'train' (the matrix), 'robustness' or 'steps' (the sweeps)."""
+        if kind not in RUN_KINDS:
+            raise ConfigError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
+        return self.train_runs() if kind == "train" else self.sweep_runs(kind)
+
+    def find_run(self, run_id: str, kind: str = "train") -> RunSpec:
+        """The RunSpec of ``run_id``, which must be in the runs of ``kind`` (so S and sizes are defined).
+
+        Raises ConfigError naming the id and listing the known runs.
+        """
+        spec = parse_run_id(run_id)
+        known = self.runs(kind)
+        if spec not in known:
+            where = "experiments" if kind == "train" else f"sweeps.{kind}"
+            raise ConfigError(
+                f"run {run_id!r} is not in {where} of params.yaml; known runs: "
+                f"{', '.join(r.id for r in known) or '(none)'}"
+            )
+        return spec
+
     # ------------------------------------------------------------ per-run settings
     def sampling_steps(self, run: RunSpec) -> int | None:
         """S of a run: x0-DDIM steps from diffusion.steps, DDIM-M's from ddim_steps, None for regression."""
-        spec = VARIANTS[run.variant]
-        if spec.sampler is None:
+        predicts = run.spec.predicts
+        if predicts is None:
             return None
-        if spec.sampler == "ddim":
+        if predicts == "eps":
             return self.diffusion.ddim_steps[run.frames]
         return self.diffusion.steps[run.dataset][run.input_2d][run.frames]
 
     def run_digest(self, run: RunSpec) -> str:
         """Hash of every setting that shapes a run's training; a checkpoint made otherwise is not resumed.
 
-        Left out: settings that change speed, not results (device, workers, compile, checkpointing), and
+        Left out: settings that change speed, not results (device, compile, checkpointing), and
         precision while it is the default fp32, so digests of runs made before the key existed still match.
         """
-        spec = VARIANTS[run.variant]
-        speed_only = {"device", "num_workers", "compile", "grad_checkpointing"}
+        spec = run.spec
+        speed_only = {"device", "compile", "grad_checkpointing"}
         if self.train.precision == "fp32":
             speed_only.add("precision")
         relevant = {
@@ -415,21 +459,21 @@ class Params(Strict):
 def _cross_problems(params: Params) -> list[str]:
     """Checks that span sections: S defined for every diffusion run, sweep runs trained, no duplicates."""
     problems = []
-    trained = train_runs(params)
+    trained = params.train_runs()
     seen: set[str] = set()
     for run in trained:
         if run.id in seen:
             problems.append(f"experiments: run {run.id} appears in more than one group")
         seen.add(run.id)
-    runs_needing_s = list(dict.fromkeys(trained + sweep_runs(params, "robustness")))
+    runs_needing_s = list(dict.fromkeys(trained + params.sweep_runs("robustness")))
     for run in runs_needing_s:
-        sampler = VARIANTS[run.variant].sampler
-        if sampler == "ddim" and run.frames not in params.diffusion.ddim_steps:
+        predicts = run.spec.predicts
+        if predicts == "eps" and run.frames not in params.diffusion.ddim_steps:
             problems.append(
                 f"diffusion.ddim_steps: no entry for {run.frames} frames (needed by {run.id}); "
                 f"add `{run.frames}: <steps>`"
             )
-        elif sampler == "x0-ddim" and run.frames not in params.diffusion.steps.get(run.dataset, {}).get(
+        elif predicts == "x0" and run.frames not in params.diffusion.steps.get(run.dataset, {}).get(
             run.input_2d, {}
         ):
             problems.append(
@@ -437,7 +481,7 @@ def _cross_problems(params: Params) -> list[str]:
                 f"(needed by {run.id}); add `{run.frames}: <S>`"
             )
     for kind in ("robustness", "steps"):
-        missing = [r.id for r in sweep_runs(params, kind) if r.id not in seen]
+        missing = [r.id for r in params.sweep_runs(kind) if r.id not in seen]
         if missing:
             problems.append(
                 f"sweeps.{kind}: runs {', '.join(missing)} are not trained by any experiments group; "
@@ -554,11 +598,26 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw, str(path))
 
 
-def check_data_files(params: Params, datasets: list[str] | tuple[str, ...]) -> None:
-    """Every file the given datasets are read from must exist: else a ConfigError naming key and path."""
+# The Human3.6M file that holds each 2D input; a run reads the 3D file and only its own 2D file.
+H36M_2D_ROLE = {"det": "file_2d_det", "gt": "file_2d_gt"}
+
+
+def check_data_files(
+    params: Params,
+    datasets: list[str] | tuple[str, ...],
+    inputs_2d: list[str] | tuple[str, ...] | None = None,
+) -> None:
+    """Every file the given datasets are read from must exist: else a ConfigError naming key and path.
+
+    ``inputs_2d`` ('det' / 'gt') limits the Human3.6M 2D files checked to those inputs (a folder with
+    GT 2D only serves gt runs); None checks both.
+    """
+    skipped = set() if inputs_2d is None else {r for i, r in H36M_2D_ROLE.items() if i not in inputs_2d}
     missing = []
     for dataset in dict.fromkeys(datasets):
-        for key, path in params.data.files(dataset).items():
+        for (key, path), role in zip(params.data.files(dataset).items(), ROLES[dataset]):
+            if dataset == "h36m" and role in skipped:
+                continue
             if not path.is_file():
                 missing.append(f"{key}: {path} does not exist")
     if missing:
@@ -569,7 +628,3 @@ def check_data_files(params: Params, datasets: list[str] | tuple[str, ...]) -> N
         )
         raise ConfigError("missing data files:\n  " + "\n  ".join(missing) + f"\n{how}")
 
-
-def runs_for(params: Params, kind: str) -> list[RunSpec]:
-    """Convenience re-export: the run specs of one kind (train | robustness | steps)."""
-    return runs_of_kind(params, kind)

@@ -1,8 +1,17 @@
-"""Noise schedule, training losses and DDIM samplers of Diff3DHPE (METHOD.md §1-3).
+"""Noise schedule, training errors and the DDIM reverse loop of Diff3DHPE (METHOD.md §1-3).
 
 The network is separate from the schedule: it only ever sees ``model(x2d, y_t, t)`` with
 ``t`` an int64 tensor of shape (B,). This module knows nothing about joints; a pose is
 any tensor (B, F, J, 3) of normalised coordinates.
+
+Each formula has one home here:
+- ``Diffusion.training_error``: the per-element training error, w_t·(f − y0)² (x0) or (f − ε)² (eps);
+  ``regression_error`` is the plain (pred − y0)² of the regression baselines;
+  ``masked_mean`` / ``masked_sum`` reduce any of them over the scored frames
+  (``diff3dhpe.distributed.sharded_mean`` is the multi-rank reduction).
+- ``Diffusion.reverse``: the one sampler loop, ``for t in timesteps: pred = model(x, y, t);
+  y = step(pred, y, t)``, with no host synchronisation, so ``fastpaths.GraphedSampler`` captures it
+  as it is. ``sample`` / ``sample_eps`` / ``sample_hypotheses`` check their inputs and call it.
 
 Two forms of the loss weight and of the reverse update exist (``compat``):
 - ``"paper"`` (default): w_t = 1 + min(sqrt(ᾱ/(1-ᾱ)), k_clip); eq. 13 with sqrt(ᾱ_τ).
@@ -12,6 +21,7 @@ Two forms of the loss weight and of the reverse update exist (``compat``):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -21,6 +31,7 @@ import torch
 from diff3dhpe.errors import ConfigError, ShapeError
 
 COMPAT_FORMS = ("paper", "release")
+PREDICTS = ("x0", "eps")  # what a denoiser predicts: the clean pose (Diff3DHPE) or the noise (DDIM-M)
 COSINE_S = 0.008
 MAX_BETA = 0.999
 RELEASE_MAX_WEIGHT = 3.0
@@ -52,7 +63,7 @@ def ddim_timesteps(steps: int, timesteps: int) -> list[int]:
 
 
 class Diffusion:
-    """Cosine-schedule diffusion over 3D poses with x0- and ε-prediction losses and DDIM samplers.
+    """Cosine-schedule diffusion over 3D poses: x0- and ε-prediction training errors, one DDIM reverse loop.
 
     Buffers (float32 CPU tensors, shape (T,)): ``betas``, ``alphas``, ``alphas_cumprod``.
     Copies on other devices / dtypes are made on first use and cached.
@@ -125,40 +136,63 @@ class Diffusion:
         return abar.sqrt() * y0 + (1 - abar).sqrt() * noise
 
     # ------------------------------------------------------------------ losses
-    def _draw_t_and_noise(
-        self, y0: torch.Tensor, generator: torch.Generator | None, t: torch.Tensor | None
+    def draw_t_and_noise(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        device: torch.device | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if t is None:
-            t = _randint(self.num_timesteps, (y0.shape[0],), generator, y0.device)
-        else:
-            t = self._check_t(t).to(y0.device)
-            if t.shape != y0.shape[:1]:
-                raise ShapeError(f"t must have shape ({y0.shape[0]},) (one per clip); got {tuple(t.shape)}")
-        return t, _randn(y0.shape, generator, y0)
+        """One timestep per clip, then the noise: t (B,) int64 uniform over 0..T-1, ε ``shape`` float32.
 
-    def x0_loss(
-        self,
-        model: Denoiser,
-        x2d: torch.Tensor,
-        y0: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        t: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Weighted x0-prediction loss: mean of w_t·(f(x, y_t, t) - y0)² (METHOD.md §2).
-
-        One timestep per clip, uniform over 0..T-1 (or the given ``t`` (B,)). The mean runs over
-        all elements, or over the frames with ``mask`` (B, F') True when a mask is given.
-        Returns a scalar tensor that carries gradients.
+        Drawn in this order from ``generator`` on its device (else the default RNG), then moved to
+        ``device`` (default: the generator's, else CPU). Keeping the order fixed keeps training runs
+        reproducible, and lets every DDP rank draw the global batch's values (METHOD.md §2).
         """
-        _check_pose_pair(x2d, y0, mask)
-        t, noise = self._draw_t_and_noise(y0, generator, t)
-        y_t = self.q_sample(y0, t, noise)
-        pred = _call(model, x2d, y_t, t)
-        weight = self.loss_weight(t).to(y0.dtype).reshape(-1, *([1] * (y0.ndim - 1)))  # (B, 1, 1, 1)
-        return _masked_mean(weight * (pred - y0) ** 2, mask)
+        if device is None:
+            device = generator.device if generator is not None else torch.device("cpu")
+        t = _randint(self.num_timesteps, tuple(shape[:1]), generator, device)
+        return t, _randn(shape, generator, device)
 
-    def eps_loss(
+    def training_error(
+        self,
+        model: Denoiser,
+        x2d: torch.Tensor,
+        y0: torch.Tensor,
+        predicts: str,
+        t: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Unreduced training error (B, F', J, 3) of a denoiser (METHOD.md §2; paper eq. 4-7 for eps).
+
+        y_t = q_sample(y0, t, ε); ``predicts="x0"``: w_t·(f(x, y_t, t) − y0)²;
+        ``predicts="eps"``: (f(x, y_t, t) − ε)², unweighted. x2d (B, F, J, 2), y0 (B, F', J, 3).
+        ``t`` (B,) and ``noise`` (B, F', J, 3) may be given (DDP draws them for the global batch);
+        otherwise they are drawn from ``generator`` by ``draw_t_and_noise`` (only ε when t is given).
+        Reduce with ``masked_mean``. Carries gradients. Raises ShapeError for bad shapes or non-finite
+        inputs, ConfigError for an unknown ``predicts`` or noise given without its t.
+        """
+        if predicts not in PREDICTS:
+            raise ConfigError(f"predicts must be one of {PREDICTS}; got {predicts!r}")
+        _check_pose_pair(x2d, y0)
+        if noise is None and t is None:
+            t, noise = self.draw_t_and_noise(y0.shape, generator, y0.device)
+        elif noise is None:
+            noise = _randn(y0.shape, generator, y0.device)
+        elif t is None:
+            raise ConfigError("training_error: noise was given without its timesteps t")
+        t = self._check_t(t).to(y0.device)
+        if t.shape != y0.shape[:1]:
+            raise ShapeError(f"t must have shape ({y0.shape[0]},) (one per clip); got {tuple(t.shape)}")
+        noise = noise.to(device=y0.device, dtype=y0.dtype)
+        y_t = self.q_sample(y0, t, noise)
+        pred = _call(model, x2d, y_t, t)  # (B, F', J, 3): ŷ0 or ε̂
+        if predicts == "eps":
+            return regression_error(pred, noise)
+        weight = self.loss_weight(t).to(y0.dtype).reshape(-1, *([1] * (y0.ndim - 1)))  # (B, 1, 1, 1)
+        return weight * regression_error(pred, y0)
+
+    def loss(
         self,
         model: Denoiser,
         x2d: torch.Tensor,
@@ -166,13 +200,18 @@ class Diffusion:
         mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         t: torch.Tensor | None = None,
+        *,
+        predicts: str = "x0",
     ) -> torch.Tensor:
-        """ε-prediction loss of the DDIM-M baseline: mean (ε - f(x, y_t, t))², unweighted."""
-        _check_pose_pair(x2d, y0, mask)
-        t, noise = self._draw_t_and_noise(y0, generator, t)
-        y_t = self.q_sample(y0, t, noise)
-        pred = _call(model, x2d, y_t, t)
-        return _masked_mean((pred - noise) ** 2, mask)
+        """The training loss, a scalar with gradients: ``masked_mean(training_error(...), mask)`` (§2).
+
+        ``predicts`` "x0": the weighted x0-prediction loss of Diff3DHPE; "eps": the unweighted
+        ε-prediction loss of DDIM-M. ``x0_loss`` / ``eps_loss`` are this with ``predicts`` fixed.
+        """
+        return masked_mean(self.training_error(model, x2d, y0, predicts, t=t, generator=generator), mask)
+
+    x0_loss = functools.partialmethod(loss, predicts="x0")
+    eps_loss = functools.partialmethod(loss, predicts="eps")
 
     # ------------------------------------------------------------------ samplers
     @torch.no_grad()
@@ -184,33 +223,26 @@ class Diffusion:
         noise: torch.Tensor | None = None,
         output_frames: int | None = None,
         generator: torch.Generator | None = None,
+        *,
+        predicts: str = "x0",
     ) -> torch.Tensor:
-        """x0-DDIM (η = 0) for an x0-predicting model; returns the last clamped ŷ0, (B, F', J, 3).
+        """DDIM (η = 0) from ``noise`` (B, F', J, 3) (drawn with ``generator`` when None); returns the
+        last clamped ŷ0, (B, F', J, 3) normalised. x2d (B, F, J, 2); F' = ``output_frames`` or F.
 
-        At each τ with successor τ': ŷ0 = clamp(model(x, y, τ), -1, 1); then
-        paper (eq. 13): y ← sqrt(ᾱ')·ŷ0 + sqrt(1-ᾱ')·(y - sqrt(ᾱ)·ŷ0)/sqrt(1-ᾱ);
-        release: the same with ᾱ in place of sqrt(ᾱ) inside the bracket.
-        No flip averaging here; that is the evaluator's job.
+        ``predicts`` "x0" (x0-DDIM, Diff3DHPE): at each τ with successor τ', ŷ0 = clamp(model(x, y, τ),
+        -1, 1); then paper (eq. 13): y ← sqrt(ᾱ')·ŷ0 + sqrt(1-ᾱ')·(y - sqrt(ᾱ)·ŷ0)/sqrt(1-ᾱ); release:
+        the same with ᾱ in place of sqrt(ᾱ) inside the bracket.
+        ``predicts`` "eps" (standard DDIM, paper eq. 4-7, DDIM-M; ``sample_eps``): ŷ0 =
+        clamp((y - sqrt(1-ᾱ)·ε̂)/sqrt(ᾱ), -1, 1); ε is re-derived from the clamped ŷ0 so the trajectory
+        stays consistent, then y ← sqrt(ᾱ')·ŷ0 + sqrt(1-ᾱ')·ε, whatever ``compat`` says (the release
+        has no ε sampler).
+        No flip averaging here; that is the evaluator's job. Raises ShapeError for malformed x2d or
+        noise, ConfigError for S outside [1, T].
         """
-        return self._ddim(model, x2d, steps, noise, output_frames, generator, predicts="x0")
+        y_T = self._start(x2d, steps, noise, output_frames, generator)  # (B, F', J, 3)
+        return self.reverse(model, x2d, y_T, steps, predicts)
 
-    @torch.no_grad()
-    def sample_eps(
-        self,
-        model: Denoiser,
-        x2d: torch.Tensor,
-        steps: int,
-        noise: torch.Tensor | None = None,
-        output_frames: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Standard DDIM (η = 0, paper eq. 4-7) for an ε-predicting model (DDIM-M).
-
-        ŷ0 = clamp((y - sqrt(1-ᾱ)·ε̂)/sqrt(ᾱ), -1, 1); ε is re-derived from the clamped ŷ0 so the
-        trajectory stays consistent, then y ← sqrt(ᾱ')·ŷ0 + sqrt(1-ᾱ')·ε. Uses the standard form
-        whatever ``compat`` says (the release has no ε sampler).
-        """
-        return self._ddim(model, x2d, steps, noise, output_frames, generator, predicts="eps")
+    sample_eps = functools.partialmethod(sample, predicts="eps")
 
     @torch.no_grad()
     def sample_hypotheses(
@@ -236,13 +268,13 @@ class Diffusion:
             raise ConfigError(f"hypotheses H must be an integer >= 1; got {hypotheses!r}")
         if aggregate not in ("mean", "median"):
             raise ConfigError(f"aggregate must be 'mean' or 'median'; got {aggregate!r}")
-        if sampler not in ("x0", "eps"):
+        if sampler not in PREDICTS:
             raise ConfigError(f"sampler must be 'x0' or 'eps'; got {sampler!r}")
         _check_x2d(x2d)
         batch = x2d.shape[0]
         shape = _pose_shape(x2d, output_frames)
         if noise is None:
-            noise = _randn((hypotheses, *shape), generator, x2d)
+            noise = _randn((hypotheses, *shape), generator, x2d.device, _float_dtype(x2d))
         elif tuple(noise.shape) != (hypotheses, *shape):
             raise ShapeError(
                 f"sample_hypotheses: noise must have shape {(hypotheses, *shape)} (H, B, F', J, 3); "
@@ -251,7 +283,8 @@ class Diffusion:
         # Hypotheses ride along the batch axis: one model call per step for all H.
         x2d_all = x2d.repeat(hypotheses, *([1] * (x2d.ndim - 1)))  # (H·B, F, J, 2)
         noise_all = noise.reshape(hypotheses * batch, *shape[1:]).to(device=x2d.device, dtype=x2d.dtype)
-        out = self._ddim(model, x2d_all, steps, noise_all, None, None, predicts=sampler)
+        y_T = self._start(x2d_all, steps, noise_all, None, None)
+        out = self.reverse(model, x2d_all, y_T, steps, sampler)
         every = out.reshape(hypotheses, batch, *out.shape[1:])  # (H, B, F', J, 3)
         if aggregate == "mean":
             agg = every.mean(dim=0)
@@ -261,47 +294,81 @@ class Diffusion:
         spread = torch.linalg.vector_norm(every - agg, dim=-1).mean(dim=0)  # (B, F', J)
         return agg, every, spread
 
-    def _ddim(
+    def _start(
         self,
-        model: Denoiser,
         x2d: torch.Tensor,
         steps: int,
         noise: torch.Tensor | None,
         output_frames: int | None,
         generator: torch.Generator | None,
-        predicts: str,
     ) -> torch.Tensor:
-        taus = self.timesteps(steps)
+        """Checked inputs of the reverse loop: y_T (B, F', J, 3) on x2d's device and dtype.
+
+        The given ``noise`` (shape and finiteness checked) or a draw from ``generator``. The checks
+        sync with the device, so they run here, once, and never inside ``reverse``.
+        """
+        self.timesteps(steps)  # a bad step count fails before anything is drawn
         _check_x2d(x2d)
         shape = _pose_shape(x2d, output_frames)
         if noise is None:
-            y = _randn(shape, generator, x2d)
+            return _randn(shape, generator, x2d.device, _float_dtype(x2d))
+        wrong_frames = output_frames is not None and noise.shape[1:2] != (output_frames,)
+        if noise.ndim != 4 or noise.shape[::2] != x2d.shape[::2] or noise.shape[-1] != 3 or wrong_frames:
+            raise ShapeError(
+                f"noise must have shape {shape} (B, F', J, 3) matching x2d {tuple(x2d.shape)}; "
+                f"got {tuple(noise.shape)}"
+            )
+        if not torch.isfinite(noise).all():
+            raise ShapeError("noise contains NaN or inf")
+        return noise.to(device=x2d.device, dtype=x2d.dtype)
+
+    @torch.no_grad()
+    def reverse(
+        self, model: Denoiser, x2d: torch.Tensor, noise: torch.Tensor, steps: int, predicts: str = "x0"
+    ) -> torch.Tensor:
+        """The reverse process (η = 0): S model calls from y_T = ``noise`` to ŷ0 (METHOD.md §3).
+
+        x2d (B, F, J, 2) and noise (B, F', J, 3) on one device and dtype; returns the last clamped ŷ0,
+        (B, F', J, 3). Free of host synchronisation (the timestep tensors are made before the loop,
+        and nothing in it reads a value back), so a CUDA graph captures it as it is. The inputs are
+        NOT checked here (that would sync): ``sample`` / ``sample_eps`` / ``GraphedSampler`` check them.
+        Raises ConfigError for a bad step count or ``predicts``, ShapeError for a model output whose
+        shape is not noise's.
+        """
+        if predicts not in PREDICTS:
+            raise ConfigError(f"predicts must be one of {PREDICTS}; got {predicts!r}")
+        taus = self.timesteps(steps)
+        batch = noise.shape[0]
+        # every t exists before the first call: nothing inside the loop waits for the device
+        timesteps = [torch.full((batch,), tau, dtype=torch.long, device=noise.device) for tau in taus]
+        y = noise
+        for t, tau, tau_next in zip(timesteps, taus, [*taus[1:], -1]):
+            pred = _call(model, x2d, y, t)
+            y = self.step(pred, y, tau, tau_next, predicts)
+        return y
+
+    def step(
+        self, pred: torch.Tensor, y: torch.Tensor, tau: int, tau_next: int, predicts: str = "x0"
+    ) -> torch.Tensor:
+        """One reverse step from ``tau`` given the model's output ``pred`` there; (B, F', J, 3).
+
+        ŷ0 = clamp(pred, −1, 1) (x0) or clamp((y − sqrt(1−ᾱ)·pred)/sqrt(ᾱ), −1, 1) (eps, paper eq. 4-7).
+        Returns ŷ0 after the last step (``tau_next`` = −1), else ``ddim_step`` to ``tau_next``:
+        eq. 13 or its release form for x0 models; the standard DDIM step for eps models.
+        Raises ConfigError for an unknown ``predicts`` or timesteps out of order.
+        """
+        if predicts not in PREDICTS:
+            raise ConfigError(f"predicts must be one of {PREDICTS}; got {predicts!r}")
+        if predicts == "x0":
+            x0 = pred.clamp(-1, 1)
         else:
-            wrong_frames = output_frames is not None and noise.shape[1:2] != (output_frames,)
-            if noise.ndim != 4 or noise.shape[::2] != x2d.shape[::2] or noise.shape[-1] != 3 or wrong_frames:
-                raise ShapeError(
-                    f"noise must have shape {shape} (B, F', J, 3) matching x2d {tuple(x2d.shape)}; "
-                    f"got {tuple(noise.shape)}"
-                )
-            if not torch.isfinite(noise).all():
-                raise ShapeError("noise contains NaN or inf")
-            y = noise.to(device=x2d.device, dtype=x2d.dtype)
-        abar = self._abar(y)
-        batch = y.shape[0]
-        for tau, tau_next in zip(taus, [*taus[1:], -1]):
-            t = torch.full((batch,), tau, dtype=torch.long, device=y.device)
-            out = _call(model, x2d, y, t)
-            a = abar[tau]
-            if predicts == "x0":
-                x0 = out.clamp(-1, 1)
-            else:
-                x0 = ((y - (1 - a).sqrt() * out) / a.sqrt()).clamp(-1, 1)
-            if tau_next < 0:
-                return x0
-            # The release form only exists for x0 models; DDIM-M always uses the standard step.
-            release_form = self.compat == "release" and predicts == "x0"
-            y = self.ddim_step(y, x0, tau, tau_next, release_form=release_form)
-        raise AssertionError("unreachable: timesteps() always ends with a final step")
+            a = self._abar(y)[tau]
+            x0 = ((y - (1 - a).sqrt() * pred) / a.sqrt()).clamp(-1, 1)
+        if tau_next < 0:
+            return x0
+        # The release form only exists for x0 models; DDIM-M always uses the standard step.
+        release_form = self.compat == "release" and predicts == "x0"
+        return self.ddim_step(y, x0, tau, tau_next, release_form=release_form)
 
     def ddim_step(
         self, y: torch.Tensor, x0: torch.Tensor, tau: int, tau_next: int, release_form: bool | None = None
@@ -324,12 +391,53 @@ class Diffusion:
         return a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
 
 
+# ---------------------------------------------------------------------- reductions
+def regression_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Element-wise squared error (pred − target)², same shape (METHOD.md §2, §7: the L2 loss).
+
+    The one squared error of the package: regression baselines use it on (pred, y0), and
+    ``Diffusion.training_error`` on (ŷ0, y0) or (ε̂, ε).
+    """
+    return (pred - target) ** 2
+
+
+def masked_sum(err: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of err (B, F', J, C) over the frames where mask (B, F') is True, and how many elements that is.
+
+    Returns (sum, count) as 0-d tensors; count is int64. With ``mask=None`` every element counts.
+    Raises ShapeError for a mask that is not bool (B, F').
+    """
+    if mask is None:
+        return err.sum(), torch.tensor(err.numel(), device=err.device)
+    _check_mask(mask, err)
+    mask = mask.to(err.device)
+    return (err * mask[..., None, None]).sum(), mask.sum() * err.shape[2] * err.shape[3]
+
+
+def masked_mean(err: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of err (B, F', J, C) over all elements, or over the frames where mask (B, F') is True.
+
+    The reduction of every training loss (METHOD.md §2, §7 "masked out of loss"). A batch with no
+    scored frame gives a zero loss, still attached to the graph. Raises ShapeError for a bad mask.
+    """
+    if mask is None:
+        return err.mean()
+    total, count = masked_sum(err, mask)
+    return total / count.clamp(min=1)
+
+
 # ---------------------------------------------------------------------- helpers
-def _randn(shape, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise of ``shape`` on like's device/dtype, drawn on the generator's device."""
-    device = generator.device if generator is not None else like.device
-    out = torch.randn(tuple(shape), generator=generator, device=device, dtype=torch.float32)
-    return out.to(device=like.device, dtype=like.dtype if like.is_floating_point() else torch.float32)
+def _float_dtype(like: torch.Tensor) -> torch.dtype:
+    return like.dtype if like.is_floating_point() else torch.float32
+
+
+def _randn(
+    shape, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Standard normal noise of ``shape``: drawn in float32 on the generator's device, then moved."""
+    gen_device = generator.device if generator is not None else device
+    out = torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=torch.float32)
+    return out.to(device=device, dtype=dtype)
 
 
 def _randint(high: int, shape, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
@@ -355,7 +463,7 @@ def _pose_shape(x2d: torch.Tensor, output_frames: int | None) -> tuple[int, ...]
     return (batch, frames, joints, 3)
 
 
-def _check_pose_pair(x2d: torch.Tensor, y0: torch.Tensor, mask: torch.Tensor | None) -> None:
+def _check_pose_pair(x2d: torch.Tensor, y0: torch.Tensor) -> None:
     _check_x2d(x2d)
     if y0.ndim != 4 or y0.shape[-1] != 3 or y0.shape[0] != x2d.shape[0] or y0.shape[2] != x2d.shape[2]:
         raise ShapeError(
@@ -363,9 +471,12 @@ def _check_pose_pair(x2d: torch.Tensor, y0: torch.Tensor, mask: torch.Tensor | N
         )
     if not torch.isfinite(y0).all():
         raise ShapeError("y0 contains NaN or inf")
-    if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != tuple(y0.shape[:2])):
+
+
+def _check_mask(mask: torch.Tensor, err: torch.Tensor) -> None:
+    if mask.dtype != torch.bool or tuple(mask.shape) != tuple(err.shape[:2]):
         raise ShapeError(
-            f"mask must be a bool tensor of shape {tuple(y0.shape[:2])} (B, F'); "
+            f"mask must be a bool tensor of shape {tuple(err.shape[:2])} (B, F'); "
             f"got {mask.dtype} {tuple(mask.shape)}"
         )
 
@@ -377,13 +488,3 @@ def _call(model: Denoiser, x2d: torch.Tensor, y_t: torch.Tensor, t: torch.Tensor
             f"model returned shape {tuple(out.shape)}; expected the pose shape {tuple(y_t.shape)}"
         )
     return out
-
-
-def _masked_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of err (B, F', J, 3) over all elements, or over the frames where mask (B, F') is True."""
-    if mask is None:
-        return err.mean()
-    mask = mask.to(err.device)
-    kept = mask.sum() * err.shape[2] * err.shape[3]
-    # A batch with no scored frame contributes a zero loss (still attached to the graph).
-    return (err * mask[..., None, None]).sum() / kept.clamp(min=1)

@@ -2,15 +2,17 @@
 
 The rule that keeps results equal to a single process with the full batch:
 every rank builds the SAME global batch order (same seed and epoch), draws the SAME global
-timesteps and noise from the same seeded generator, and keeps only its own rows. The loss of a rank
-is its share of the global masked mean (sum over its rows / rows kept over all ranks), scaled by the
-world size because DDP averages gradients. Then the averaged gradient is the full-batch gradient, up
-to the order of float additions.
+timesteps and noise from the same seeded generator and keeps only its own rows (``sharded_draws``).
+The loss of a rank is its share of the global masked mean (``sharded_mean``: sum over its rows /
+elements scored over all ranks), scaled by the world size because DDP averages gradients. Then the
+averaged gradient is the full-batch gradient, up to the order of float additions.
 
     info = init_distributed()                    # reads RANK / WORLD_SIZE / LOCAL_RANK from torchrun
     batches = ShardedBatches(clip_batches, info.rank, info.world_size)
     model = wrap_ddp(model, info)
-    loss = sharded_diffusion_loss(diffusion, model, batch, generator, info.rank, info.world_size, batches)
+    t, noise = sharded_draws(diffusion, (global_rows, *y0.shape[1:]), generator, info.rank, info.world_size)
+    err = diffusion.training_error(model, x2d, y0, "x0", t=t, noise=noise)  # this rank's rows
+    loss = sharded_mean(err, mask, info.world_size)
     ...
     teardown()
 """
@@ -26,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.diffusion import Diffusion, masked_sum
 from diff3dhpe.errors import ConfigError
 
 
@@ -83,7 +85,7 @@ def rank_seed(seed: int, rank: int) -> int:
     """A seed for randomness that must differ between ranks (e.g. dropout masks), derived from (seed, rank).
 
     Randomness that defines the data (order, timesteps, noise) must NOT use it: draw that from ``seed``
-    on every rank and shard it, as ``sharded_diffusion_loss`` does.
+    on every rank and shard it, as ``sharded_draws`` does.
     """
     return int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1, dtype=np.uint32)[0])
 
@@ -145,52 +147,35 @@ def global_sum(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
-def sharded_diffusion_loss(
+def sharded_draws(
     diffusion: Diffusion,
-    model: nn.Module,
-    x2d: torch.Tensor,
-    y0: torch.Tensor,
-    global_rows: int,
+    global_shape: tuple[int, ...],
     generator: torch.Generator,
     rank: int = 0,
     world_size: int = 1,
-    mask: torch.Tensor | None = None,
-    objective: str = "x0",
-) -> torch.Tensor:
-    """This rank's loss such that DDP's gradient average equals the one-process full-batch gradient.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's rows of the global batch's diffusion draws: t (b,) int64 and noise (b, F', J, 3) float32.
 
-    t (global_rows,) then noise (global_rows, F', J, 3) are drawn from ``generator`` exactly as
-    ``Diffusion.x0_loss`` draws them for the full batch, and this rank keeps its rows. With one
-    process it equals ``Diffusion.x0_loss`` / ``eps_loss`` (same draws; sum/count vs mean rounding).
+    ``global_shape`` is the pose shape of the whole global batch (B, F', J, 3). t then noise are drawn
+    for all B rows by ``Diffusion.draw_t_and_noise`` on the generator's device (the same values on
+    every rank, and those a single process draws for the full batch); this rank keeps
+    ``shard_rows(B, rank, world_size)``. Pass them to ``Diffusion.training_error``. Raises ConfigError
+    for a rank outside the world.
     """
-    if objective not in ("x0", "eps"):
-        raise ConfigError(f"objective must be 'x0' or 'eps', got {objective!r}")
-    rows = shard_rows(int(global_rows), rank, world_size)
-    if y0.shape[0] != rows.stop - rows.start:
-        raise ConfigError(
-            f"sharded_diffusion_loss: rank {rank} of {world_size} should hold {rows.stop - rows.start} of "
-            f"{global_rows} rows, got {y0.shape[0]}"
-        )
-    gen_device = generator.device
-    t_all = torch.randint(0, diffusion.num_timesteps, (int(global_rows),), generator=generator,
-                          device=gen_device)
-    noise_all = torch.randn((int(global_rows), *y0.shape[1:]), generator=generator, device=gen_device)
-    t = t_all[rows].to(y0.device)
-    noise = noise_all[rows].to(device=y0.device, dtype=y0.dtype)
-    y_t = diffusion.q_sample(y0, t, noise)
-    pred = model(x2d, y_t, t)
-    if objective == "x0":
-        weight = diffusion.loss_weight(t).to(y0.dtype).reshape(-1, *([1] * (y0.ndim - 1)))
-        err = weight * (pred - y0) ** 2
-    else:
-        err = (pred - noise) ** 2
-    per_frame = err.shape[2] * err.shape[3]
-    if mask is None:
-        local_sum = err.sum()
-        kept = torch.tensor(float(global_rows) * err.shape[1] * per_frame, device=err.device)
-    else:
-        mask = mask.to(err.device)
-        local_sum = (err * mask[..., None, None]).sum()
-        kept = global_sum(mask.sum().to(err.dtype)) * per_frame
+    rows = shard_rows(int(global_shape[0]), rank, world_size)
+    t, noise = diffusion.draw_t_and_noise(tuple(global_shape), generator)
+    return t[rows], noise[rows]
+
+
+def sharded_mean(err: torch.Tensor, mask: torch.Tensor | None, world_size: int) -> torch.Tensor:
+    """This rank's share of the global masked mean: local masked sum × world_size / global count.
+
+    err (b, F', J, C) is the unreduced error of this rank's rows, mask (b, F') bool (None: all frames).
+    The count of scored elements is summed over all ranks (``global_sum``); the factor world_size
+    undoes DDP's gradient average, so the averaged gradient is that of ``masked_mean`` over the global
+    batch (METHOD.md §7, masked frames score nothing). Raises ShapeError for a bad mask.
+    """
+    local_sum, count = masked_sum(err, mask)
+    kept = global_sum(count.to(err.dtype))
     # world_size × (local sum / global count): DDP divides the summed gradients by world_size
     return local_sum * world_size / kept.clamp(min=1)

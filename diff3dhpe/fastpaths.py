@@ -10,8 +10,8 @@
 - ``set_grad_checkpointing(model, enabled)``: ``train.grad_checkpointing`` (recompute blocks in backward).
 - ``LowPrecisionInference(model)``: a bf16 copy of the whole model for sampling (weights and the
   residual stream in bf16, where autocast keeps LayerNorms and the stream in fp32).
-- ``reverse_loop`` / ``GraphedSampler``: the x0-DDIM loop without host syncs, and its CUDA-graph
-  replay for fixed shapes (``evaluate.cuda_graphs``); on CPU the sampler runs the same loop eagerly.
+- ``GraphedSampler``: ``Diffusion.reverse`` (the one sampler loop, free of host syncs) captured in a
+  CUDA graph for fixed shapes and replayed (``evaluate.cuda_graphs``); on CPU it runs that loop eagerly.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.diffusion import PREDICTS, Diffusion
 from diff3dhpe.errors import ConfigError, ShapeError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -63,8 +63,8 @@ def retain_freed_memory() -> bool:
     """Keep memory that torch frees inside this process instead of returning it to the OS (glibc only).
 
     By default glibc serves every large block (activations of MB size) with a fresh ``mmap`` and
-    unmaps it on free, so each training step page-faults and zero-fills all its activations again:
-    about 5% of a CPU step at F=81 (measured, see README "Performance"). With mmap off and no heap
+    unmaps it on free, so each training step page-faults and zero-fills all its activations again
+    (README "Performance" has the measured cost). With mmap off and no heap
     trimming, freed blocks are reused while still mapped; the price is that the resident set stays
     at the step's peak. Returns False (and changes nothing) where mallopt is unavailable.
     """
@@ -102,7 +102,7 @@ def autocast(precision: str = "fp32", device: torch.device | str = "cpu"):
 
 def adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW with the fused single-pass kernel (CPU and CUDA): one read/write of each parameter, grad and
-    moment per step instead of about eight passes. 43.7M parameters: 11.6 vs 39 ms a step on 2 CPU cores.
+    moment per step instead of about eight passes (README "Performance" has the timings).
     """
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
 
@@ -137,9 +137,11 @@ def set_attention_backend(
 
     All layers, or with ``spatial_only`` those of the spatial blocks (N = J = 17 tokens), where two
     batched GEMMs beat SDPA once compiled on CUDA (README "Performance"). Both kernels compute the
-    same numbers (tests: within 1e-5); see ``diff3dhpe.models.attention``.
+    same numbers (tests: within 1e-5); see ``diff3dhpe.models.kernels``. ConfigError for an unknown
+    backend or a model without (spatial) attention layers.
     """
-    from diff3dhpe.models.attention import BACKENDS, Attention
+    from diff3dhpe.models import Attention
+    from diff3dhpe.models.kernels import BACKENDS
 
     if backend not in BACKENDS:
         raise ConfigError(f"attention backend must be one of {BACKENDS}, got {backend!r}")
@@ -213,43 +215,16 @@ class LowPrecisionInference(nn.Module):
         return self.model(x2d.to(self.dtype), y_t, t).float()
 
 
-def reverse_loop(
-    diffusion: Diffusion, model, x2d: torch.Tensor, noise: torch.Tensor, steps: int, predicts: str = "x0"
-) -> torch.Tensor:
-    """``Diffusion.sample`` (x0) or ``sample_eps`` (eps) with no host synchronisation in the loop.
-
-    Same arithmetic in the same order as the library sampler, so results are bitwise equal; the
-    timestep tensors are made before the loop so that a CUDA graph can capture it.
-    """
-    if predicts not in ("x0", "eps"):
-        raise ConfigError(f"predicts must be 'x0' or 'eps', got {predicts!r}")
-    taus = diffusion.timesteps(steps)
-    abar = diffusion._abar(noise)
-    batch = noise.shape[0]
-    release_form = diffusion.compat == "release" and predicts == "x0"
-    t_all = [torch.full((batch,), tau, dtype=torch.long, device=noise.device) for tau in taus]
-    y = noise
-    for i, (tau, tau_next) in enumerate(zip(taus, [*taus[1:], -1])):
-        out = model(x2d, y, t_all[i])
-        if predicts == "x0":
-            x0 = out.clamp(-1, 1)
-        else:
-            a = abar[tau]
-            x0 = ((y - (1 - a).sqrt() * out) / a.sqrt()).clamp(-1, 1)
-        if tau_next < 0:
-            return x0
-        y = diffusion.ddim_step(y, x0, tau, tau_next, release_form=release_form)
-    raise AssertionError("unreachable: timesteps() always ends with a final step")
-
-
 class GraphedSampler:
-    """The fixed-length reverse loop for fixed (B, F, J) shapes; replayed from a CUDA graph on CUDA.
+    """``Diffusion.reverse`` for fixed (B, F, J) shapes; replayed from a CUDA graph on CUDA.
 
-    ``sampler(x2d, noise)`` returns the same (B, F', J, 3) as ``diffusion.sample(model, x2d, steps,
-    noise)``. On CUDA the loop is captured once (after a warm-up on a side stream) and each call copies
-    the inputs into static buffers and replays the graph: one launch for all S steps instead of
-    S × (kernels per forward). Large batches (clips × hypotheses × flip) amortise it further. On CPU,
-    or with ``enabled=False``, it runs ``reverse_loop`` eagerly (same numbers, no capture).
+    ``sampler(x2d, noise)`` with x2d (B, F, J, 2) and noise (B, F', J, 3) returns the same (B, F', J, 3)
+    as ``diffusion.sample(model, x2d, steps, noise=noise)`` (``sample_eps`` for ``predicts="eps"``).
+    On CUDA the library loop is captured once, as it is (after a warm-up on a side stream), and each
+    call copies the inputs into static buffers and replays the graph: one launch for all S steps
+    instead of S × (kernels per forward). On CPU, or with ``enabled=False``, it runs
+    ``Diffusion.reverse`` eagerly. Inputs are checked here, outside the loop (shapes, NaN / inf:
+    ShapeError); a bad step count or ``predicts`` raises ConfigError at construction.
     """
 
     def __init__(
@@ -259,6 +234,8 @@ class GraphedSampler:
     ):
         if len(x2d_shape) != 4 or x2d_shape[-1] != 2:
             raise ShapeError(f"GraphedSampler: x2d_shape must be (B, F, J, 2), got {tuple(x2d_shape)}")
+        if predicts not in PREDICTS:
+            raise ConfigError(f"GraphedSampler: predicts must be one of {PREDICTS}, got {predicts!r}")
         self.diffusion, self.model, self.steps, self.predicts = diffusion, model, steps, predicts
         batch, frames, joints, _ = x2d_shape
         self.x2d_shape = tuple(x2d_shape)
@@ -272,8 +249,9 @@ class GraphedSampler:
     def _capture(self, dtype: torch.dtype) -> None:
         self.static_x2d = torch.zeros(self.x2d_shape, device=self.device, dtype=dtype)
         self.static_noise = torch.zeros(self.noise_shape, device=self.device, dtype=dtype)
-        run = lambda: reverse_loop(self.diffusion, self.model, self.static_x2d, self.static_noise,  # noqa: E731
-                                   self.steps, self.predicts)
+        run = lambda: self.diffusion.reverse(  # noqa: E731
+            self.model, self.static_x2d, self.static_noise, self.steps, self.predicts
+        )
         with torch.no_grad(), unchecked_inputs(self.model):
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
@@ -294,8 +272,7 @@ class GraphedSampler:
         if not (torch.isfinite(x2d).all() and torch.isfinite(noise).all()):
             raise ShapeError("GraphedSampler: x2d or noise contains NaN or inf")
         if self.graph is None:
-            with torch.no_grad():
-                return reverse_loop(self.diffusion, self.model, x2d, noise, self.steps, self.predicts)
+            return self.diffusion.reverse(self.model, x2d, noise, self.steps, self.predicts)
         self.static_x2d.copy_(x2d)
         self.static_noise.copy_(noise)
         self.graph.replay()

@@ -274,6 +274,43 @@ def mean_over_sequences(values: Iterable) -> float:
     return float(np.mean(means))
 
 
+# MPI-INF-3DHP MPJPE is published two ways (DATA.md §2); both are reported, labelled.
+MPJPE_3DHP_CONVENTIONS = {
+    "mpjpe_sequence_mean": "mean of the per-sequence means over TS1-TS6 (the release code)",
+    "mpjpe_all_frames": "mean over all valid frames of all sequences pooled (the official MATLAB 'All' row)",
+}
+
+
+def mpjpe_3dhp_conventions(per_sequence: Mapping[str, object] | Iterable) -> dict[str, float | int]:
+    """MPI-INF-3DHP MPJPE (mm) both ways, from per-frame errors per test sequence (DATA.md §2).
+
+    ``per_sequence``: {'TS1': (N,) per-frame MPJPE in mm, ...} or a list of such arrays, one per
+    sequence (``mpjpe_per_frame`` of the scored frames); NaN entries (invalid or unscored frames)
+    are left out. Returns ``{"mpjpe_sequence_mean": mean of the per-sequence means (the release
+    code), "mpjpe_all_frames": sum over all scored frames / their number (the MATLAB 'All' row),
+    "frames_scored": that number}``. The two differ whenever sequences differ in length and error.
+
+    Raises ShapeError: no sequence, a sequence without a scored frame, non-numeric values.
+    """
+    values = list(per_sequence.values() if isinstance(per_sequence, Mapping) else per_sequence)
+    names = list(per_sequence) if isinstance(per_sequence, Mapping) else list(range(len(values)))
+    total, frames = 0.0, 0
+    for name, value in zip(names, values):
+        arr = _to_numpy(value, f"per_sequence[{name!r}]").astype(np.float64).ravel()
+        scored = arr[~np.isnan(arr)]
+        if scored.size == 0:
+            raise ShapeError(f"per_sequence[{name!r}] (sequence {name}) has no scored frame")
+        total += float(scored.sum())
+        frames += scored.size
+    if frames == 0:
+        raise ShapeError("mpjpe_3dhp_conventions needs at least one sequence")
+    return {
+        "mpjpe_sequence_mean": mean_over_sequences(values),
+        "mpjpe_all_frames": total / frames,
+        "frames_scored": frames,
+    }
+
+
 def _record_sums(record: Mapping, metric: str, index: int) -> tuple[float, int, int]:
     """(sum, count, frames) of one metric in one record, from per-frame arrays or pre-summed fields."""
     where = f"record {index} (action {record.get('action')!r})"

@@ -8,6 +8,7 @@ from scipy import stats as scipy_stats
 
 from diff3dhpe.config import Params
 from diff3dhpe.errors import DataFormatError
+from diff3dhpe.results import AVERAGE
 
 TTEST_COLUMNS = (
     "comparison",
@@ -57,7 +58,7 @@ def two_sample_tests(a, b) -> list[dict]:
 
 def ttest_table(params: Params, metrics: pd.DataFrame) -> pd.DataFrame:
     """results/ttest.csv: per comparison × frames × metric, over the seeds' 'Average' rows."""
-    average = metrics[metrics["action"] == "Average"]
+    average = metrics[metrics["action"] == AVERAGE]
     rows = []
     for comparison in params.stats.ttest:
         for frames in comparison.frames:

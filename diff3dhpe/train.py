@@ -18,130 +18,52 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
+from diff3dhpe.assemble import (
+    build_run_model,
+    clip_index,
+    load_run_dataset,
+    make_diffusion,
+    predict_normalised,
+)
 from diff3dhpe.atomic import remove_stale_temp_files
 from diff3dhpe.checkpoints import load_checkpoint, save_checkpoint
-from diff3dhpe.config import Params, check_data_files
-from diff3dhpe.data.clips import ClipBatches, ClipIndex, apply_valid, seq2frame_clips, seq2seq_clips
-from diff3dhpe.data.dataset import PoseDataset, load_3dhp, load_h36m
-from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.config import Params
+from diff3dhpe.data.clips import ClipBatches, evenly_spaced
+from diff3dhpe.diffusion import Diffusion, masked_mean, regression_error
 from diff3dhpe.distributed import (
     DistInfo,
     ShardedBatches,
     global_sum,
     init_distributed,
     rank_seed,
-    sharded_diffusion_loss,
+    sharded_draws,
+    sharded_mean,
     teardown,
     wrap_ddp,
 )
 from diff3dhpe.errors import CheckpointError, ConfigError
 from diff3dhpe.fastpaths import adamw, autocast, compile_model, configure_cpu, set_grad_checkpointing
-from diff3dhpe.models import build_model
-from diff3dhpe.runs import VARIANTS, RunSpec, find_run, run_dir
+from diff3dhpe.results import CHECKPOINT_FILE, MODEL_FILE, run_dir
 from diff3dhpe.utils import derive_seed, select_device
+from diff3dhpe.variants import RunSpec
 
 log = logging.getLogger("diff3dhpe.train")
 
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
 VALIDATION_STEPS = 2  # x0-DDIM steps for the per-epoch validation of diffusion models (speed)
 VALIDATION_DDIM_STEPS = 10  # DDIM-M needs more steps to give a meaningful number
 # Seconds to sleep after each epoch's checkpoint: lets tests kill a training process between epochs.
 SLEEP_AFTER_EPOCH_ENV = "DIFF3DHPE_SLEEP_AFTER_EPOCH"
 
 
-def load_run_dataset(params: Params, run: RunSpec) -> PoseDataset:
-    """The dataset a run trains/evaluates on; 2D input 'det' or 'gt' picks the 2D file."""
-    check_data_files(params, [run.dataset])
-    data = params.data
-    if run.dataset == "h36m":
-        role = "file_2d_det" if run.input_2d == "det" else "file_2d_gt"
-        dataset = load_h36m(
-            data.file("h36m", "file_3d"),
-            data.file("h36m", role),
-            data.subjects.train,
-            data.subjects.validation,
-            data.subjects.test,
-            max_frames=data.max_frames,
-        )
-        if data.test_cameras is not None:
-            dataset.test = [seq for seq in dataset.test if seq.camera in data.test_cameras]
-        return dataset
-    if run.input_2d != "gt":
-        raise ConfigError(f"run {run.id}: 3dhp has ground-truth 2D only (input_2d must be gt)")
-    return load_3dhp(
-        data.file("3dhp", "train"),
-        data.file("3dhp", "test"),
-        data.mpi3dhp_validation,
-        max_frames=data.max_frames,
-    )
-
-
-def clip_index(run: RunSpec, sequences: list, valid_only: bool = False) -> ClipIndex:
-    """seq2seq windows (MixSTE) or one centred clip per frame (PoseFormer)."""
-    lengths = [len(s) for s in sequences]
-    make = seq2frame_clips if VARIANTS[run.variant].backbone == "poseformer" else seq2seq_clips
-    index = make(lengths, run.frames)
-    return apply_valid(index, [s.valid for s in sequences]) if valid_only else index
-
-
-def evenly_spaced(index: ClipIndex, limit: int) -> ClipIndex:
-    """At most ``limit`` clips spread over the whole index (a deterministic, representative subset)."""
-    if len(index) <= limit:
-        return index
-    rows = np.linspace(0, len(index) - 1, limit).round().astype(np.int64)
-    return ClipIndex(index.sequence[rows], index.frames[rows], index.mask[rows])
-
-
-def build_run_model(params: Params, run: RunSpec) -> torch.nn.Module:
-    variant = VARIANTS[run.variant]
-    size = getattr(params.model, variant.backbone)
-    return build_model(
-        variant.backbone,
-        frames=run.frames,
-        objective=variant.model_objective,
-        dim=size.dim,
-        depth=size.depth,
-        heads=size.heads,
-        mlp_ratio=size.mlp_ratio,
-        drop_path=size.drop_path,
-        time_embedding=True,
-        pde=variant.pde,
-    )
-
-
-def make_diffusion(params: Params) -> Diffusion:
-    d = params.diffusion
-    return Diffusion(timesteps=d.timesteps, compat=d.compat, k_clip=d.k_clip)
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the frames with mask (B, F') True; pred/target (B, F', J, 3)."""
-    weight = mask[..., None, None].to(pred.dtype)  # (B, F', 1, 1)
-    denom = weight.sum() * pred.shape[-2] * pred.shape[-1]
-    return ((pred - target) ** 2 * weight).sum() / denom.clamp_min(1)
-
-
 def training_loss(
-    model: torch.nn.Module, run: RunSpec, diffusion: Diffusion | None, batch: dict, generator: torch.Generator
-) -> torch.Tensor:
-    objective = VARIANTS[run.variant].objective
-    x2d, y3d, mask = batch["x2d"], batch["y3d"], batch["mask"]
-    if objective == "regression":
-        return masked_mse(model(x2d), y3d, mask)
-    loss_fn = diffusion.x0_loss if objective == "x0" else diffusion.eps_loss
-    return loss_fn(model, x2d, y3d, mask=mask, generator=generator)
-
-
-def sharded_training_loss(
     model: torch.nn.Module,
     run: RunSpec,
     diffusion: Diffusion | None,
@@ -149,56 +71,26 @@ def sharded_training_loss(
     generator: torch.Generator,
     info: DistInfo,
 ) -> torch.Tensor:
-    """This rank's share of the full-batch loss of ``training_loss`` (see diff3dhpe.distributed).
+    """The loss of one batch for the run's objective, a scalar with gradients (METHOD.md §2, §7).
 
-    ``batch`` is this rank's rows of a global batch of ``batch["global_rows"]`` clips. Normalising by
-    the global count of scored frames and multiplying by the world size makes DDP's gradient average
-    the one-process gradient; diffusion t and noise are drawn for the global batch and sharded.
+    regression: (model(x2d) − y0)²; x0: w_t·(f(x, y_t, t) − y0)²; eps: (f(x, y_t, t) − ε)²; each
+    averaged over the frames with ``batch["mask"]`` (B, F') True. x2d (B, F, J, 2), y3d (B, F', J, 3).
+    t and noise are drawn from ``generator`` for the global batch of ``batch["global_rows"]`` clips
+    (the batch itself with one process) and this rank keeps its rows. With several ranks the loss is
+    this rank's share of the global mean (``distributed.sharded_mean``), so DDP's gradient average is
+    the one-process gradient. Raises ShapeError for malformed batches.
     """
-    objective = VARIANTS[run.variant].objective
+    predicts = run.spec.predicts
     x2d, y3d, mask = batch["x2d"], batch["y3d"], batch["mask"]
-    if objective != "regression":
-        return sharded_diffusion_loss(
-            diffusion, model, x2d, y3d, int(batch["global_rows"]), generator,
-            info.rank, info.world_size, mask=mask, objective=objective,
-        )
-    pred = model(x2d)  # (b, F', J, 3)
-    local_sum = ((pred - y3d) ** 2 * mask[..., None, None].to(pred.dtype)).sum()
-    kept = global_sum(mask.sum().to(pred.dtype)) * pred.shape[-2] * pred.shape[-1]
-    return local_sum * info.world_size / kept.clamp(min=1)
-
-
-@torch.no_grad()
-def predict_normalised(
-    model: torch.nn.Module,
-    run: RunSpec,
-    diffusion: Diffusion | None,
-    x2d: torch.Tensor,
-    steps: int | None,
-    generator: torch.Generator | None,
-    hypotheses: int = 1,
-    aggregate: str = "mean",
-) -> torch.Tensor:
-    """One forward prediction (no flip): regression model(x2d) or a DDIM sample; (B, F', J, 3) in [-1, 1]."""
-    variant = VARIANTS[run.variant]
-    if not variant.diffusion:
-        return model(x2d)
-    output_frames = 1 if variant.backbone == "poseformer" else None
-    sampler = "x0" if variant.sampler == "x0-ddim" else "eps"
-    if hypotheses > 1:
-        agg, _, _ = diffusion.sample_hypotheses(
-            model,
-            x2d,
-            steps,
-            hypotheses,
-            aggregate=aggregate,
-            generator=generator,
-            sampler=sampler,
-            output_frames=output_frames,
-        )
-        return agg
-    sample = diffusion.sample if sampler == "x0" else diffusion.sample_eps
-    return sample(model, x2d, steps, output_frames=output_frames, generator=generator)
+    if predicts is None:  # regression
+        err = regression_error(model(x2d), y3d)  # (B, F', J, 3)
+    else:
+        global_shape = (int(batch.get("global_rows", len(y3d))), *y3d.shape[1:])
+        t, noise = sharded_draws(diffusion, global_shape, generator, info.rank, info.world_size)
+        err = diffusion.training_error(model, x2d, y3d, predicts, t=t, noise=noise)
+    if info.world_size > 1:
+        return sharded_mean(err, mask, info.world_size)
+    return masked_mean(err, mask)
 
 
 @torch.no_grad()
@@ -213,16 +105,16 @@ def validation_mpjpe(
 ) -> float:
     """MPJPE (mm) on the capped validation clips; diffusion models sample with few steps, fixed noise."""
     model.eval()
-    variant = VARIANTS[run.variant]
+    variant = run.spec
     steps = None
     if variant.diffusion:
-        steps = VALIDATION_DDIM_STEPS if variant.sampler == "ddim" else VALIDATION_STEPS
+        steps = VALIDATION_DDIM_STEPS if variant.predicts == "eps" else VALIDATION_STEPS
         steps = min(steps, diffusion.num_timesteps)
     generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "validation"))
     total, count = 0.0, 0
     for batch in batches:
         x2d, y3d, mask = (batch[k].to(device) for k in ("x2d", "y3d", "mask"))
-        pred = predict_normalised(model, run, diffusion, x2d, steps, generator)
+        pred = predict_normalised(model, variant, diffusion, x2d, steps, generator)
         err = torch.linalg.vector_norm(pred - y3d, dim=-1).mean(dim=-1) * scale  # (B, F') mm
         total += float(err[mask].sum())
         count += int(mask.sum())
@@ -245,7 +137,7 @@ def _rng_state() -> dict:
 
 # The training code, as the train stages of dvc.yaml list it: when it changes, dvc reruns the stage
 # and a finished checkpoint of the old code must not be "resumed" as if it were the new result.
-TRAINING_CODE = ("train.py", "diffusion.py", "models", "data")
+TRAINING_CODE = ("train.py", "assemble.py", "variants.py", "diffusion.py", "models", "data")
 
 
 def training_code_digest() -> str:
@@ -276,9 +168,8 @@ def train_run(
     ``stop_after_epochs`` ends this call after that many epochs *of this call* (an interruption, for
     tests); the next call resumes from the checkpoint. model.pt is written only when training is done.
     """
-    run = find_run(params, run_id, "train")
+    run = params.find_run(run_id, "train")
     out_dir = run_dir(runs_root, run.id)
-    out_dir.mkdir(parents=True, exist_ok=True)
     cfg = params.train
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:
@@ -290,11 +181,23 @@ def train_run(
     if device.type == "cpu":
         configure_cpu(cfg.cpu_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _train(params, run, out_dir, info, progress, stop_after_epochs)
+    except BaseException:
+        if created and info.is_main:
+            _remove_if_no_files(out_dir)  # a run that failed before writing anything leaves no trace
+        raise
     finally:
         if distributed:
             teardown()
+
+
+def _remove_if_no_files(folder: Path) -> None:
+    """Delete ``folder`` when it holds no file at any depth (only empty subfolders), else keep it."""
+    if folder.is_dir() and not any(path.is_file() for path in folder.rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _train(
@@ -305,16 +208,20 @@ def _train(
     progress: bool | None,
     stop_after_epochs: int | None,
 ) -> TrainResult:
-    variant = VARIANTS[run.variant]
+    variant = run.spec
     cfg = params.train
     device = info.device
 
     dataset = load_run_dataset(params, run)
     if not dataset.validation:
-        raise ConfigError(
-            f"run {run.id}: no validation sequences; set data.subjects.validation (H36M) or "
-            f"data.mpi3dhp_validation (3DHP) to held-out training subjects"
-        )
+        if cfg.selection == "best_validation":
+            raise ConfigError(
+                f"run {run.id}: train.selection is best_validation but there are no validation sequences; "
+                f"set data.subjects.validation (H36M) or data.mpi3dhp_validation (3DHP) to held-out "
+                f"training subjects, or use train.selection: last"
+            )
+        log.info("%s: no validation subjects: training on every training subject, no per-epoch "
+                 "validation, the last epoch's weights are kept (the paper's protocol)", run.id)
     scale = dataset.scale()
     batch_size = cfg.batch_size_for(run.frames)
     train_batches = ClipBatches(
@@ -327,17 +234,20 @@ def _train(
         flip_augment=cfg.flip_augment,
         layout=dataset.layout,
     )
-    val_index = evenly_spaced(clip_index(run, dataset.validation, valid_only=True), cfg.validation_max_clips)
-    val_batches = ClipBatches(
-        dataset.validation,
-        val_index,
-        scale,
-        params.evaluate.batch_size,
-        shuffle=False,
-        seed=0,
-        flip_augment=False,
-        layout=dataset.layout,
-    )
+    val_batches = None
+    if dataset.validation:
+        val_index = evenly_spaced(clip_index(run, dataset.validation, valid_only=True),
+                                  cfg.validation_max_clips)
+        val_batches = ClipBatches(
+            dataset.validation,
+            val_index,
+            scale,
+            params.evaluate.batch_size,
+            shuffle=False,
+            seed=0,
+            flip_augment=False,
+            layout=dataset.layout,
+        )
     batches_per_epoch = len(train_batches)
     if info.world_size > 1:
         train_batches = ShardedBatches(train_batches, info.rank, info.world_size)
@@ -358,9 +268,10 @@ def _train(
     digest = run_digest_with_code(params, run)
 
     start_epoch, history, best = 0, [], None
-    checkpoint_path = out_dir / CHECKPOINT
+    checkpoint_path = out_dir / CHECKPOINT_FILE
     if info.is_main:
-        for stale in (*remove_stale_temp_files(checkpoint_path), *remove_stale_temp_files(out_dir / MODEL)):
+        for stale in [*remove_stale_temp_files(checkpoint_path),
+                      *remove_stale_temp_files(out_dir / MODEL_FILE)]:
             log.info("%s: removed %s, left by a write that was killed", run.id, stale.name)
     if checkpoint_path.exists():
         try:
@@ -385,7 +296,7 @@ def _train(
         train_batches.batches.num_items if info.world_size > 1 else train_batches.num_items,
         batches_per_epoch,
         batch_size,
-        len(val_index),
+        0 if val_batches is None else val_batches.num_items,
         scale,
         device,
         f", rank {info.rank} of {info.world_size}" if info.world_size > 1 else "",
@@ -416,10 +327,7 @@ def _train(
         for i in bar:
             batch = {k: v.to(device) for k, v in train_batches[i].items()}
             with autocast(precision, device):  # forward and loss; backward runs outside autocast
-                if info.world_size > 1:
-                    loss = sharded_training_loss(forward_model, run, diffusion, batch, generator, info)
-                else:
-                    loss = training_loss(forward_model, run, diffusion, batch, generator)
+                loss = training_loss(forward_model, run, diffusion, batch, generator, info)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{run.id}: loss is {float(loss)} at epoch {epoch + 1}, batch {i}")
             optimizer.zero_grad(set_to_none=True)
@@ -434,7 +342,9 @@ def _train(
         bar.close()
         if info.world_size > 1:
             loss_sum = float(global_sum(torch.tensor(loss_sum, dtype=torch.float64, device=device)))
-        validate = (epoch + 1) % cfg.validation_every == 0 or epoch + 1 == cfg.epochs
+        validate = val_batches is not None and (
+            (epoch + 1) % cfg.validation_every == 0 or epoch + 1 == cfg.epochs
+        )
         val = (
             validation_mpjpe(model, run, diffusion, val_batches, scale, device, run.seed)
             if validate and info.is_main
@@ -490,7 +400,7 @@ def _train(
             time.sleep(sleep_after_epoch)
 
     done = len(history) >= cfg.epochs
-    model_path = out_dir / MODEL
+    model_path = out_dir / MODEL_FILE
     if done and info.is_main:
         weights = model.state_dict()
         selected_epoch = cfg.epochs

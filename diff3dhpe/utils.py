@@ -1,36 +1,18 @@
-"""Small shared helpers of the pipeline: atomic writes, seed derivation, device choice, logging."""
+"""Small shared helpers of the pipeline: seed derivation, device choice, logging.
+
+Atomic writes live in ``diff3dhpe.atomic``.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from pathlib import Path
 
-import pandas as pd
 import torch
 
-from diff3dhpe.atomic import atomic_open
 from diff3dhpe.errors import ConfigError
 
 log = logging.getLogger("diff3dhpe")
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temp file beside ``path`` then os.replace: readers never see half a file."""
-    path = Path(path)
-    with atomic_open(path, "w", newline="") as handle:
-        handle.write(text)
-    return path
-
-
-def atomic_write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """CSV without index, floats at full precision, NaN as an empty cell."""
-    return atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
-
-
-def atomic_write_json(data: dict, path: str | Path) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def derive_seed(*parts: int | str) -> int:

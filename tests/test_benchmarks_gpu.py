@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from benchmarks import gpu
-from diff3dhpe.perf import mixste_forward_flops
+from diff3dhpe.plan import mixste_forward_flops
 
 
 @pytest.fixture

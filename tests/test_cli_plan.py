@@ -9,7 +9,6 @@ import pytest
 
 from diff3dhpe.cli import main
 from diff3dhpe.config import load_params
-from diff3dhpe.runs import train_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +22,7 @@ def _plan(capsys, *args: str) -> str:
 def test_plan_lists_every_trained_run_and_a_total(capsys, params_file):
     path = ROOT / params_file
     out = _plan(capsys, "--params", str(path))
-    runs = [r.id for r in train_runs(load_params(path))]
+    runs = [r.id for r in load_params(path).train_runs()]
     assert out.splitlines()[0].startswith(f"{len(runs)} trained runs on H100")
     listed = [line.split()[0] for line in out.splitlines()[2:] if line.split()[0] in runs]
     assert listed == runs

@@ -11,7 +11,7 @@ from diff3dhpe.data.clips import (
     ClipBatches,
     ClipIndex,
     apply_valid,
-    make_loader,
+    evenly_spaced,
     seq2frame_clips,
     seq2seq_clips,
     stitch,
@@ -229,20 +229,6 @@ def test_drop_last_and_batch_sizes():
         keep[5]
 
 
-def test_loader_with_workers_equals_single_process():
-    seqs = make_sequences([40, 13])
-    index = seq2seq_clips([40, 13], 6)
-    batches = ClipBatches(seqs, index, 500.0, 4, True, 3, True, H36M)
-    batches.set_epoch(2)
-    single = list(make_loader(batches, 0))
-    multi = list(make_loader(batches, 1))
-    assert len(single) == len(multi) == len(batches)
-    for a, b in zip(single, multi):
-        assert a.keys() == b.keys()
-        for key in a:
-            assert torch.equal(a[key], b[key])
-
-
 def test_loader_rejects_bad_input():
     seqs = make_sequences([10])
     index = seq2seq_clips([10], 4)
@@ -274,3 +260,12 @@ def test_gather_mirrors_the_same_with_or_without_the_stacked_copy():
         assert torch.equal(stacked[key], per_batch[key])
     x, y, _ = reference_batch(seqs, index, 100.0, clips, flip, H36M)
     np.testing.assert_array_equal(stacked["x2d"].numpy(), x)
+
+
+def test_evenly_spaced_keeps_first_and_last_clip_and_at_most_the_limit():
+    index = seq2seq_clips([40, 13], 6)
+    subset = evenly_spaced(index, 4)
+    rows = np.linspace(0, len(index) - 1, 4).round().astype(int)
+    assert len(subset) == 4
+    assert np.array_equal(subset.frames, index.frames[rows]) and np.array_equal(subset.mask, index.mask[rows])
+    assert evenly_spaced(index, 1000) is index

@@ -11,7 +11,8 @@ import yaml
 from diff3dhpe.cli import main
 from diff3dhpe.config import check_data_files, load_params, parse_params
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.runs import RunSpec, parse_run_id, run_result_path, runs_of_kind, train_runs
+from diff3dhpe.results import run_result_path
+from diff3dhpe.variants import RunSpec, parse_run_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,7 +218,7 @@ def test_run_matrix_expansion_order_and_ids():
         "seeds": [3],
     }
     params = parse_params(raw)
-    assert [r.id for r in train_runs(params)] == [
+    assert [r.id for r in params.train_runs()] == [
         "h36m-det-f9-mixste-s0",
         "h36m-det-f9-mixste-s1",
         "h36m-det-f9-diff3dhpe-m-s0",
@@ -225,7 +226,7 @@ def test_run_matrix_expansion_order_and_ids():
         "h36m-gt-f9-ddim-m-s3",
         "h36m-det-f9-ddim-m-s3",
     ]
-    assert [r.id for r in runs_of_kind(params, "robustness")] == [
+    assert [r.id for r in params.runs("robustness")] == [
         "h36m-det-f9-mixste-s0",
         "h36m-det-f9-diff3dhpe-m-s0",
     ]

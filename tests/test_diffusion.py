@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from diff3dhpe.diffusion import Diffusion
+from diff3dhpe.diffusion import Diffusion, masked_mean, regression_error
 from diff3dhpe.errors import ConfigError, ShapeError
 
 B, F, J = 2, 4, 5
@@ -225,6 +225,25 @@ def test_float64_inputs_keep_float64():
     assert out.dtype == torch.float64
 
 
+@pytest.mark.parametrize("predicts", ["x0", "eps"])
+def test_samplers_run_the_one_reverse_loop_over_the_ddim_timesteps(predicts):
+    d = Diffusion()
+    model = CountingModel(lambda x2d, y, t: torch.tanh(0.9 * y))
+    noise = torch.randn(B, F, J, 3, generator=torch.Generator().manual_seed(6))
+    sample = d.sample if predicts == "x0" else d.sample_eps
+    expected = sample(model, x2d_like(), 5, noise=noise)
+    assert torch.equal(d.reverse(model, x2d_like(), noise, 5, predicts), expected)
+    assert [ts[0] for _, ts in model.calls] == [999, 799, 599, 399, 199] * 2
+
+
+def test_last_reverse_step_returns_the_clamped_x0_and_earlier_ones_take_a_ddim_step():
+    d = Diffusion()
+    y = torch.randn(B, F, J, 3, generator=torch.Generator().manual_seed(2))
+    pred = 2 * y
+    assert torch.equal(d.step(pred, y, 199, -1), pred.clamp(-1, 1))
+    assert torch.equal(d.step(pred, y, 599, 199), d.ddim_step(y, pred.clamp(-1, 1), 599, 199))
+
+
 # ------------------------------------------------------------------ hypotheses
 @pytest.mark.parametrize("hypotheses", [3, 4])
 def test_hypotheses_are_batched_and_aggregated(hypotheses):
@@ -350,6 +369,65 @@ def test_eps_loss_is_zero_for_a_perfect_noise_predictor():
     assert wrong.item() > 0.5  # E[ε²] = 1
 
 
+@pytest.mark.parametrize("compat", ["paper", "release"])
+def test_x0_training_error_is_w_t_times_the_squared_error_per_element(compat):
+    d = Diffusion(compat=compat)
+    y0 = torch.rand(B, F, J, 3) * 2 - 1
+    e = torch.rand(B, F, J, 3, generator=torch.Generator().manual_seed(1)) - 0.5
+    t, noise = torch.tensor([20, 800]), torch.randn(B, F, J, 3)
+    err = d.training_error(lambda x2d, y, tt: y0 + e, x2d_like(), y0, "x0", t=t, noise=noise)
+    assert err.shape == (B, F, J, 3)
+    torch.testing.assert_close(err, d.loss_weight(t).reshape(-1, 1, 1, 1) * e**2, rtol=1e-5, atol=1e-7)
+
+
+def test_eps_training_error_is_the_unweighted_squared_noise_error():
+    y0 = torch.rand(B, F, J, 3) * 2 - 1
+    t, noise = torch.tensor([20, 800]), torch.randn(B, F, J, 3)
+    err = Diffusion().training_error(lambda x2d, y, tt: torch.zeros_like(y), x2d_like(), y0, "eps", t=t,
+                                     noise=noise)
+    assert torch.equal(err, noise**2)
+
+
+def test_training_error_draws_t_then_noise_from_the_generator():
+    d = Diffusion()
+    y0 = torch.rand(B, F, J, 3) * 2 - 1
+    model = CountingModel(lambda x2d, y, tt: torch.tanh(y))
+    drawn = d.training_error(model, x2d_like(), y0, "x0", generator=torch.Generator().manual_seed(4))
+    t, noise = d.draw_t_and_noise(y0.shape, torch.Generator().manual_seed(4))
+    given = d.training_error(model, x2d_like(), y0, "x0", t=t, noise=noise)
+    assert torch.equal(drawn, given) and model.calls[0] == model.calls[1] == (B, t.tolist())
+
+
+@pytest.mark.parametrize("predicts", ["x0", "eps"])
+def test_losses_are_the_masked_mean_of_the_training_error(predicts):
+    d = Diffusion()
+    y0 = torch.rand(B, F, J, 3) * 2 - 1
+    mask = torch.tensor([[True, False, True, True], [False, False, True, False]])
+
+    def model(x2d, y, t):
+        return torch.tanh(y)
+
+    loss = d.x0_loss if predicts == "x0" else d.eps_loss
+    for m in (None, mask):
+        err = d.training_error(model, x2d_like(), y0, predicts, generator=torch.Generator().manual_seed(3))
+        expected = masked_mean(err, m)
+        assert torch.equal(loss(model, x2d_like(), y0, mask=m, generator=torch.Generator().manual_seed(3)),
+                           expected)
+
+
+def test_masked_mean_averages_the_scored_frames_and_is_zero_without_any():
+    pred = torch.rand(B, F, J, 3, requires_grad=True)
+    target = torch.rand(B, F, J, 3)
+    mask = torch.tensor([[True, False, False, False], [False, False, True, True]])
+    err = regression_error(pred, target)
+    assert torch.equal(err, (pred - target) ** 2)
+    kept = torch.stack([err[0, 0], err[1, 2], err[1, 3]])
+    torch.testing.assert_close(masked_mean(err, mask), kept.mean(), rtol=1e-6, atol=0)
+    assert torch.equal(masked_mean(err), err.mean())
+    nothing = masked_mean(err, torch.zeros(B, F, dtype=torch.bool))
+    assert nothing.item() == 0.0 and nothing.requires_grad
+
+
 # ------------------------------------------------------------------ validation
 @pytest.mark.parametrize("steps", [0, -3, 1001])
 def test_bad_step_count_raises_config_error_naming_the_range(steps):
@@ -392,6 +470,13 @@ def test_bad_configuration_raises_config_error():
         Diffusion().sample_hypotheses(lambda x2d, y, t: y, x2d_like(), 2, 0)
     with pytest.raises(ConfigError, match="aggregate"):
         Diffusion().sample_hypotheses(lambda x2d, y, t: y, x2d_like(), 2, 2, aggregate="mode")
+    y0 = torch.zeros(B, F, J, 3)
+    with pytest.raises(ConfigError, match="predicts"):
+        Diffusion().training_error(lambda x2d, y, t: y, x2d_like(), y0, "v")
+    with pytest.raises(ConfigError, match="without its timesteps"):
+        Diffusion().training_error(lambda x2d, y, t: y, x2d_like(), y0, "x0", noise=torch.zeros_like(y0))
+    with pytest.raises(ConfigError, match="predicts"):
+        Diffusion().reverse(lambda x2d, y, t: y, x2d_like(), torch.zeros_like(y0), 2, "v")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -18,7 +18,8 @@ from diff3dhpe.distributed import (
     init_distributed,
     rank_seed,
     shard_rows,
-    sharded_diffusion_loss,
+    sharded_draws,
+    sharded_mean,
     teardown,
     wrap_ddp,
 )
@@ -97,11 +98,32 @@ def test_one_process_sharded_loss_equals_library_x0_loss(masked):
     if masked:
         mask[0, :3] = False
     diffusion = Diffusion()
-    ours = sharded_diffusion_loss(diffusion, model, batch["x2d"], batch["y3d"], len(batch["x2d"]),
-                                  torch.Generator().manual_seed(4), mask=mask)
+    t, noise = sharded_draws(diffusion, tuple(batch["y3d"].shape), torch.Generator().manual_seed(4))
+    ours = sharded_mean(diffusion.training_error(model, batch["x2d"], batch["y3d"], "x0", t=t, noise=noise),
+                        mask, world_size=1)
     library = diffusion.x0_loss(model, batch["x2d"], batch["y3d"], mask=mask,
                                 generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(ours, library, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_draw_the_global_t_and_noise_and_keep_their_rows(world):
+    diffusion, shape = Diffusion(), (7, FRAMES, 17, 3)
+    parts = [sharded_draws(diffusion, shape, torch.Generator().manual_seed(4), rank, world)
+             for rank in range(world)]
+    t_one, noise_one = diffusion.draw_t_and_noise(shape, torch.Generator().manual_seed(4))
+    assert torch.equal(torch.cat([t for t, _ in parts]), t_one)
+    assert torch.equal(torch.cat([noise for _, noise in parts]), noise_one)
+
+
+def test_sharded_mean_is_world_size_times_the_local_sum_over_the_global_count():
+    err = torch.rand(3, FRAMES, 17, 3)
+    mask = torch.ones(3, FRAMES, dtype=torch.bool)
+    mask[0, 1:] = False
+    kept = int(mask.sum()) * 17 * 3  # one process: the global count is the local one
+    expected = (err * mask[..., None, None]).sum() * 2 / kept
+    assert torch.equal(sharded_mean(err, mask, world_size=2), expected)
+    assert torch.equal(sharded_mean(err, None, world_size=1), err.sum() / err.numel())
 
 
 def _train_one_step(rank: int, world: int, port: int, out: str) -> None:
@@ -122,8 +144,12 @@ def _train_one_step(rank: int, world: int, port: int, out: str) -> None:
     rows = shard_rows(int(batch["global_rows"]), info.rank, info.world_size)
     # frame 0 dropped on every third global clip: ranks keep unequal counts, so the loss must use global ones
     mask[:, 0] = torch.arange(rows.start, rows.stop) % 3 != 0
-    loss = sharded_diffusion_loss(Diffusion(), ddp, batch["x2d"], batch["y3d"], int(batch["global_rows"]),
-                                  torch.Generator().manual_seed(11), info.rank, info.world_size, mask=mask)
+    diffusion = Diffusion()
+    global_shape = (int(batch["global_rows"]), *batch["y3d"].shape[1:])
+    t, noise = sharded_draws(diffusion, global_shape, torch.Generator().manual_seed(11), info.rank,
+                             info.world_size)
+    err = diffusion.training_error(ddp, batch["x2d"], batch["y3d"], "x0", t=t, noise=noise)
+    loss = sharded_mean(err, mask, info.world_size)
     loss.backward()
     optimiser.step()
     if info.is_main:

@@ -9,22 +9,15 @@ import torch
 import yaml
 from test_config import tiny_params
 
+from diff3dhpe.assemble import TrainedRun, predict_sequences
 from diff3dhpe.cli import main
 from diff3dhpe.config import parse_params
 from diff3dhpe.data.dataset import PoseSequence
 from diff3dhpe.data.skeleton import H36M
-from diff3dhpe.evaluate import (
-    ROBUSTNESS_COLUMNS,
-    STEPS_COLUMNS,
-    TrainedRun,
-    evaluate_run,
-    predict_sequences,
-    robustness_run,
-    score,
-    steps_run,
-)
-from diff3dhpe.runs import parse_run_id
+from diff3dhpe.evaluate import evaluate_run, robustness_run, score, steps_run
+from diff3dhpe.results import RESULT_COLUMNS
 from diff3dhpe.train import train_run
+from diff3dhpe.variants import parse_run_id
 
 
 def _sequence(name: str, frames: int, valid: np.ndarray, rng: np.random.Generator) -> PoseSequence:
@@ -108,7 +101,7 @@ def test_sweeps_reuse_the_model_and_level_zero_is_clean(trained):
     clean, _ = evaluate_run(params, run, root / "runs")
     clean_avg = clean[clean["action"] == "Average"].iloc[0]
     robust = robustness_run(params, run, root / "runs")
-    assert tuple(robust.columns) == ROBUSTNESS_COLUMNS
+    assert tuple(robust.columns) == RESULT_COLUMNS["robustness"]
     assert list(zip(robust["corruption"], robust["level"])) == [
         ("gaussian", 0.0),
         ("gaussian", 0.05),
@@ -121,7 +114,7 @@ def test_sweeps_reuse_the_model_and_level_zero_is_clean(trained):
     assert robust.loc[robust["level"] > 0, "mpjpe"].gt(clean_avg["mpjpe"]).all()
 
     steps = steps_run(params, run, root / "runs")
-    assert tuple(steps.columns) == STEPS_COLUMNS and list(steps["steps"]) == [1, 2]
+    assert tuple(steps.columns) == RESULT_COLUMNS["steps"] and list(steps["steps"]) == [1, 2]
     assert steps["pde"].all() and (steps["seconds_per_clip"] > 0).all()
     assert not (root / "runs" / "h36m-det-f9-diff3dhpe-m-s1").exists()  # nothing retrained
 

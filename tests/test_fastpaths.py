@@ -16,7 +16,6 @@ from diff3dhpe.fastpaths import (
     adamw,
     autocast,
     compile_model,
-    reverse_loop,
     set_attention_backend,
     set_grad_checkpointing,
     set_threads,
@@ -87,12 +86,12 @@ def test_spatial_only_switch_leaves_the_temporal_blocks_and_the_outputs(backbone
 
 
 @pytest.mark.parametrize("backend", ["sdpa", "bmm"])
-def test_pde_in_place_subtraction_when_sampling_keeps_gradients_when_training(backend):
+def test_pde_attention_gives_the_same_numbers_with_and_without_autograd_and_keeps_gradients(backend):
     attn = Attention(16, 2, pde=True, backend=backend)
     x = torch.randn(2, 5, 16)
     with torch.no_grad():
         sampled = attn.mix_values(x)
-    trained = attn.mix_values(x)  # out - v must not be in place: SDPA's backward reads its output
+    trained = attn.mix_values(x)  # out - v must not overwrite out: SDPA's backward reads its output
     trained.sum().backward()
     torch.testing.assert_close(sampled, trained.detach(), atol=0, rtol=0)
     assert attn.qkv.weight.grad is not None
@@ -157,12 +156,11 @@ def test_compile_disabled_returns_the_model_itself():
 
 
 @pytest.mark.parametrize("compat, predicts", [("paper", "x0"), ("release", "x0"), ("paper", "eps")])
-def test_sync_free_reverse_loop_equals_library_sampler(compat, predicts):
+def test_graphed_sampler_on_cpu_equals_the_library_sampler_bitwise(compat, predicts):
     model = _tiny().eval()
     diffusion = Diffusion(compat=compat)
     x2d, noise, _ = _inputs()
-    with torch.no_grad():
-        ours = reverse_loop(diffusion, model, x2d, noise, steps=5, predicts=predicts)
+    ours = GraphedSampler(diffusion, model, tuple(x2d.shape), steps=5, predicts=predicts)(x2d, noise)
     library = (diffusion.sample if predicts == "x0" else diffusion.sample_eps)(model, x2d, 5, noise=noise)
     assert torch.equal(ours, library)
 
@@ -181,6 +179,8 @@ def test_graphed_sampler_matches_sample_and_checks_its_inputs():
         sampler(x2d, bad)
     with pytest.raises(ConfigError):
         GraphedSampler(diffusion, model, tuple(x2d.shape), steps=0)
+    with pytest.raises(ConfigError, match="predicts"):
+        GraphedSampler(diffusion, model, tuple(x2d.shape), steps=3, predicts="v")
 
 
 def test_unchecked_inputs_switches_off_only_the_value_scans_and_restores_them():
@@ -250,8 +250,8 @@ def test_fused_adamw_follows_the_plain_adamw_update():
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
 
 
-def test_mixste_in_place_and_regrouped_token_layouts_agree_with_drop_path_and_gradients():
-    # bmm attention keeps tokens (B, F, J, D); sdpa regroups them per axis. Same masks, same numbers.
+def test_mixste_bmm_and_sdpa_kernels_agree_with_drop_path_and_gradients():
+    # each kernel groups the (B, F, J, D) tokens per axis its own way. Same masks, same numbers.
     models = {}
     for backend in ("bmm", "sdpa"):
         models[backend] = set_attention_backend(_tiny(drop_path=0.5), backend).train()

@@ -475,3 +475,145 @@ def test_load_3dhp_splits_roots_and_normalises_with_each_resolution(mpi_files):
     assert {s.subject for s in by_sequence.validation} == {"S1"}
     with pytest.raises(DataFormatError, match=r"validation subjects \['S7'\] not found"):
         load_3dhp(train_path, test_path, validation_subjects=["S7"])
+
+
+# ----------------------------------------------------------------------------------------------
+# File names (diff3dhpe.data.files): one convention for params, generator, converters and prepare
+# ----------------------------------------------------------------------------------------------
+def test_release_file_names_are_the_ones_data_md_lists():
+    from diff3dhpe.data import files
+
+    assert files.h36m_files("h36m", detector="cpn_ft_h36m_dbb") == {
+        "file_3d": "data_3d_h36m.npz",
+        "file_2d_det": "data_2d_h36m_cpn_ft_h36m_dbb.npz",
+        "file_2d_gt": "data_2d_h36m_gt.npz",
+    }
+    assert files.mpi3dhp_files("3dhp") == {"train": "data_train_3dhp.npz", "test": "data_test_3dhp.npz"}
+    assert tuple(files.H36M_RELEASE_FILES) == files.ROLES["h36m"]
+    assert tuple(files.MPI3DHP_RELEASE_FILES) == files.ROLES["3dhp"]
+
+
+def test_synthetic_file_names_follow_data_md_section_3():
+    from diff3dhpe.data import files
+
+    assert files.synthetic_files("t") == {
+        "h36m": {
+            "file_3d": "data_3d_t.npz", "file_2d_det": "data_2d_t_det.npz", "file_2d_gt": "data_2d_t_gt.npz"
+        },
+        "3dhp": {"train": "data_train_t_3dhp.npz", "test": "data_test_t_3dhp.npz"},
+    }
+
+
+def test_file_names_give_back_their_name_and_other_names_are_refused():
+    from diff3dhpe.data import files
+
+    for name in ("h36m", "my_set_2", "synthetic"):
+        assert files.h36m_name(files.h36m_files(name)["file_3d"]) == name
+        assert files.mpi3dhp_name(files.mpi3dhp_files(name)["train"]) == name
+    with pytest.raises(ValueError, match="data_3d_<name>.npz"):
+        files.h36m_name("poses.npz")
+    with pytest.raises(ValueError, match="data_train_<name>.npz"):
+        files.mpi3dhp_name("data_test_3dhp.npz")
+
+
+def test_params_read_the_files_the_generator_and_converters_write(tmp_path):
+    from diff3dhpe.config import DataParams
+    from diff3dhpe.data import files
+    from diff3dhpe.errors import ConfigError
+
+    synthetic = DataParams(dir=str(tmp_path), synthetic={"name": "t"})
+    for dataset, names in files.synthetic_files("t").items():
+        assert list(synthetic.files(dataset).values()) == [tmp_path / n for n in names.values()]
+        for role, name in names.items():
+            assert synthetic.file(dataset, role) == tmp_path / name
+    user = DataParams(source="files", dir=str(tmp_path))
+    assert {path.name for path in user.files("h36m").values()} == set(files.H36M_RELEASE_FILES.values())
+    assert user.file("3dhp", "test") == tmp_path / "data_test_3dhp.npz"
+    assert list(user.files("3dhp")) == ["data.mpi3dhp.train", "data.mpi3dhp.test"]
+    with pytest.raises(ConfigError, match="role 'file_3d' for dataset '3dhp'"):
+        user.file("3dhp", "file_3d")
+    with pytest.raises(ConfigError, match="unknown dataset 'mpii'"):
+        user.files("mpii")
+
+
+# ----------------------------------------------------------------------------------------------
+# Real data folders: liberal in what is valid, strict in what is wrong
+# ----------------------------------------------------------------------------------------------
+def _normalised(view, w=1000, h=1002):
+    """What a tool that already normalised the keypoints would have stored (values in [-1, 1])."""
+    return (view / w * 2 - np.array([1, h / w])).astype(np.float32)
+
+
+def test_h36m_2d_that_is_already_normalised_is_refused_naming_the_view(tmp_path, h36m_files):
+    rng = np.random.default_rng(7)
+    pos3d = {"S9": {"Sitting 1": world_poses(rng, 5)}}
+    views = [pixels(rng, 5) for _ in range(4)]
+    views[2] = _normalised(views[2])
+    _, path_2d = _write(tmp_path, pos2d={"S9": {"Sitting 1": views}})
+    with pytest.raises(
+        DataFormatError,
+        match=r"d2.npz, subject S9, action 'Sitting 1', camera 2: every 2D value lies in \[-1, 1\].*"
+        r"look already normalised, expected pixels",
+    ):
+        h36m.read_h36m_2d(path_2d, pos3d)
+
+    # a whole file normalised, met through the dataset loader
+    path_3d, _, _, pos2d = h36m_files
+    normalised = {s: {a: [_normalised(v) for v in vs] for a, vs in acts.items()} for s, acts in pos2d.items()}
+    path_2d = tmp_path / "data_2d_normalised_gt.npz"
+    np.savez_compressed(path_2d, positions_2d=normalised)
+    message = (r"data_2d_normalised_gt.npz, subject S1, action '.*', camera 0: "
+               r".*look already normalised, expected pixels")
+    with pytest.raises(DataFormatError, match=message):
+        load_h36m(path_3d, path_2d, ["S1"], [], ["S9"])
+
+
+def test_3dhp_2d_that_is_already_normalised_is_refused_naming_the_sequence(tmp_path, mpi_files):
+    train_path, _, _, test = mpi_files
+    test = {name: dict(entry) for name, entry in test.items()}
+    test["TS5"]["data_2d"] = test["TS5"]["data_2d"] / 1024 - 1  # the fixture's pixels span 0..2048
+    bad_test = tmp_path / "data_test_normalised.npz"
+    np.savez_compressed(bad_test, data=test)
+    message = (r"data_test_normalised.npz, sequence 'TS5' data_2d: every 2D value lies in \[-1, 1\]"
+               r".*look already normalised, expected pixels")
+    with pytest.raises(DataFormatError, match=message):
+        load_3dhp(train_path, bad_test)
+
+
+def test_extra_subject_without_actions_and_float64_arrays_load(tmp_path, h36m_files):
+    _, _, pos3d, pos2d = h36m_files
+    pos3d = {s: {a: v.astype(np.float64) for a, v in acts.items()} for s, acts in pos3d.items()}
+    pos2d = {s: {a: [v.astype(np.float64) for v in views] for a, views in acts.items()}
+             for s, acts in pos2d.items()}
+    path_3d, path_2d = tmp_path / "data_3d_extra.npz", tmp_path / "data_2d_extra_gt.npz"
+    np.savez_compressed(path_3d, positions_3d={**pos3d, "S7": {}})  # an extra subject with no actions
+    np.savez_compressed(path_2d, positions_2d={**pos2d, "S7": {}}, metadata={"num_joints": 17})
+    assert h36m.read_h36m_3d(path_3d)["S7"] == {}
+    data = load_h36m(path_3d, path_2d, ["S1"], ["S9"], ["S11"])
+    assert len(data.train) == 8 and len(data.validation) == 4 and len(data.test) == 4
+    assert data.train[0].poses_3d.dtype == np.float32 and data.train[0].keypoints_2d.dtype == np.float32
+    reference = load_h36m(*h36m_files[:2], ["S1"], ["S9"], ["S11"])
+    np.testing.assert_allclose(data.train[3].poses_3d, reference.train[3].poses_3d, atol=1e-3)
+    # an empty subject that a split asks for is an error that says what to do
+    message = (r"subjects \['S7'\] are in the train split but have no actions"
+               r".*remove them from data.subjects.train")
+    with pytest.raises(DataFormatError, match=message):
+        load_h36m(path_3d, path_2d, ["S1", "S7"], [], ["S11"])
+
+
+def test_3dhp_float64_files_load(tmp_path, mpi_files):
+    _, _, train, test = mpi_files  # the fixture's arrays are float64
+    assert train["S1 Seq1"][0]["0"]["data_3d"].dtype == np.float64
+    data = load_3dhp(*mpi_files[:2])
+    assert all(seq.poses_3d.dtype == np.float32 for seq in data.train + data.test)
+
+
+@pytest.mark.parametrize("empty", [[], None])
+def test_an_empty_validation_split_gives_an_empty_validation_list(h36m_files, mpi_files, empty):
+    path_3d, path_2d, _, _ = h36m_files
+    data = load_h36m(path_3d, path_2d, ["S1", "S9"], empty, ["S11"])
+    assert data.validation == [] and {s.subject for s in data.train} == {"S1", "S9"}
+    assert data.scale() == max(float(np.abs(s.poses_3d).max()) for s in data.train)
+    assert data.summary()["validation"]["sequences"] == 0
+    mpi = load_3dhp(*mpi_files[:2], validation_subjects=empty)
+    assert mpi.validation == [] and len(mpi.train) == 3 and mpi.scale() > 0

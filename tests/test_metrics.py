@@ -271,3 +271,33 @@ def test_p_mpjpe_on_a_million_frames_takes_seconds():
     value = p_mpjpe(pred, gt)
     assert time.perf_counter() - start < 30
     assert 0 < value < mpjpe(pred, gt)
+
+
+# ------------------------------------------------------------------ MPI-INF-3DHP: both MPJPE conventions
+def test_3dhp_mpjpe_sequence_mean_and_all_frames_differ_on_unequal_sequences():
+    """TS1: 3 frames, every joint 10 mm off, one more frame invalid; TS2: 7 frames, every joint 40 mm off.
+
+    Release (mean of sequence means): (10 + 40) / 2 = 25 mm.
+    MATLAB 'All' (valid frames pooled): (3·10 + 7·40) / 10 = 31 mm.
+    """
+    rng = np.random.default_rng(3)
+    gt1, gt2 = rng.normal(0, 300, (4, 17, 3)), rng.normal(0, 300, (7, 17, 3))
+    pred1 = gt1 + np.array([6.0, 8.0, 0.0])  # |(6, 8, 0)| = 10 mm on every joint
+    pred1[3] += 500.0  # the invalid frame: a huge error that must not count
+    pred2 = gt2 + np.array([0.0, 0.0, -40.0])
+    valid1 = np.array([True, True, True, False])
+    per_frame_1 = np.where(valid1, metrics.mpjpe_per_frame(pred1, gt1), np.nan)
+    result = metrics.mpjpe_3dhp_conventions({"TS1": per_frame_1, "TS2": metrics.mpjpe_per_frame(pred2, gt2)})
+    assert result["mpjpe_sequence_mean"] == pytest.approx(25.0)
+    assert result["mpjpe_all_frames"] == pytest.approx(31.0)
+    assert result["frames_scored"] == 10
+    assert set(metrics.MPJPE_3DHP_CONVENTIONS) == {"mpjpe_sequence_mean", "mpjpe_all_frames"}
+    as_list = metrics.mpjpe_3dhp_conventions([per_frame_1, metrics.mpjpe_per_frame(pred2, gt2)])
+    assert as_list == result
+
+
+def test_3dhp_mpjpe_conventions_name_a_sequence_without_scored_frames():
+    with pytest.raises(ShapeError, match=r"'TS3'.*no scored frame"):
+        metrics.mpjpe_3dhp_conventions({"TS1": np.ones(3), "TS3": np.full(2, np.nan)})
+    with pytest.raises(ShapeError, match="at least one sequence"):
+        metrics.mpjpe_3dhp_conventions({})

@@ -13,8 +13,7 @@ import yaml
 from test_config import tiny_params
 
 from diff3dhpe.config import parse_params
-from diff3dhpe.evaluate import METRICS_COLUMNS, ROBUSTNESS_COLUMNS, STEPS_COLUMNS
-from diff3dhpe.runs import runs_of_kind
+from diff3dhpe.results import RESULT_COLUMNS
 from diff3dhpe.stats import TTEST_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,8 +72,8 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
     dvc(work, "repro")
     results = work / "results"
     metrics = pd.read_csv(results / "metrics.csv")
-    assert tuple(metrics.columns) == METRICS_COLUMNS
-    trained = [r.id for r in runs_of_kind(params, "train")]
+    assert tuple(metrics.columns) == RESULT_COLUMNS["metrics"]
+    trained = [r.id for r in params.runs("train")]
     assert list(dict.fromkeys(metrics["run"])) == trained  # every run, in run order
     average = metrics[metrics["action"] == "Average"]
     assert len(average) == len(trained) and average["mpjpe"].notna().all()
@@ -92,18 +91,18 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
     assert metrics.loc[metrics["dataset"] == "3dhp", ["pck", "auc"]].notna().all().all()
 
     robustness = pd.read_csv(results / "robustness.csv")
-    assert tuple(robustness.columns) == ROBUSTNESS_COLUMNS
+    assert tuple(robustness.columns) == RESULT_COLUMNS["robustness"]
     sweep = params.sweeps.robustness
     expected = {
         (r.id, kind, level)
-        for r in runs_of_kind(params, "robustness")
+        for r in params.runs("robustness")
         for kind, levels in (("gaussian", sweep.gaussian), ("dropout", sweep.dropout))
         for level in levels
     }
     assert set(zip(robustness["run"], robustness["corruption"], robustness["level"])) == expected
 
     steps = pd.read_csv(results / "steps.csv")
-    assert tuple(steps.columns) == STEPS_COLUMNS
+    assert tuple(steps.columns) == RESULT_COLUMNS["steps"]
     assert sorted(set(zip(steps["variant"], steps["steps"]))) == sorted(
         (v, s) for v in ("diff3dhpe-m", "diff3dhpe-m-nopde") for s in params.sweeps.steps.steps
     )

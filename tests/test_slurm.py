@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from diff3dhpe.config import load_params
-from diff3dhpe.runs import runs_of_kind
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +118,7 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_cluster, tmp_path):
         workdir.mkdir()
         (workdir / "params.yaml").write_text(TINY_PARAMS)
     params = load_params(local / "params.yaml")
-    runs = {kind: [r.id for r in runs_of_kind(params, kind)] for kind in ("train", "robustness", "steps")}
+    runs = {kind: [r.id for r in params.runs(kind)] for kind in ("train", "robustness", "steps")}
 
     result, local_seconds = run_snakemake(local, "--profile", str(REPO / "workflow/profiles/default"),
                                           "--cores", "1")

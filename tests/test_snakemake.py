@@ -15,7 +15,6 @@ import pytest
 
 from diff3dhpe.config import load_params
 from diff3dhpe.report import FIGURE_FORMATS, FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES
-from diff3dhpe.runs import runs_of_kind
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
@@ -47,9 +46,9 @@ def test_dry_run_schedules_one_job_per_run_from_params(workdir):
     assert result.returncode == 0, result.stderr
     params = load_params(workdir / "params.yaml")
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["train"] == counts["evaluate"] == len(runs_of_kind(params, "train"))
-    assert counts["robustness"] == len(runs_of_kind(params, "robustness"))
-    assert counts["steps"] == len(runs_of_kind(params, "steps"))
+    assert counts["train"] == counts["evaluate"] == len(params.runs("train"))
+    assert counts["robustness"] == len(params.runs("robustness"))
+    assert counts["steps"] == len(params.runs("steps"))
     assert counts["collect"] == 3
     assert counts["ttest"] == counts["report_tables"] == counts["report_figures"] == 1
 
@@ -59,9 +58,9 @@ def test_other_params_file_through_config(workdir):
     (workdir / "other.yaml").write_text(text.replace("seeds: [0, 1, 2, 3, 4]", "seeds: [0, 1, 2]"))
     result = snakemake(workdir, "all", "--dry-run", "--forceall", "--config", "params=other.yaml")
     assert result.returncode == 0, result.stderr
-    expected = len(runs_of_kind(load_params(workdir / "other.yaml"), "train"))
+    expected = len(load_params(workdir / "other.yaml").runs("train"))
     assert job_counts(result.stdout + result.stderr)["train"] == expected
-    assert expected < len(runs_of_kind(load_params(workdir / "params.yaml"), "train"))
+    assert expected < len(load_params(workdir / "params.yaml").runs("train"))
 
 
 def test_tables_and_figures_from_results_only_then_nothing_to_do(workdir):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from diff3dhpe.baselines import linear_lifter_mpjpe
 from diff3dhpe.data.camera import H36M_CAMERAS, normalize_screen_coordinates, project_to_2d, world_to_camera
 from diff3dhpe.data.h36m import read_h36m_2d, read_h36m_3d
 from diff3dhpe.data.mpi3dhp import read_3dhp_test, read_3dhp_train
@@ -10,13 +11,15 @@ from diff3dhpe.data.skeleton import H36M, H36M_32_TO_17, H36M_ACTIONS, MPI_INF_3
 from diff3dhpe.data.synthetic import (
     H36M_SUBJECTS,
     DetectorNoise,
+    animate,
     detector_noise,
     generate_3dhp,
     generate_h36m,
     h36m_action_names,
-    linear_lifter_mpjpe,
     motion_statistics,
+    random_stream,
     subject_body,
+    take_motion,
     write_data_readme,
 )
 from diff3dhpe.errors import ShapeError
@@ -240,10 +243,8 @@ def test_readme_keeps_both_sections(tmp_path):
 
 @pytest.mark.parametrize("action", H36M_ACTIONS)
 def test_every_action_moves_plausibly(action):
-    from diff3dhpe.data.synthetic import _rng, _take_motion, animate
-
     body = subject_body(0, "S5", index=1, count=7)
-    world = animate(body, _take_motion(action, _rng(0, "h36m", "S5", f"{action} 1"), 150, 50, 1.8))
+    world = animate(body, take_motion(action, random_stream(0, "h36m", "S5", f"{action} 1"), 150, 50, 1.8))
     stats = motion_statistics(world, fps=50)
     assert stats["max_joint_speed_m_s"] < 10.0 and stats["min_joint_height_m"] > 0.0
     assert np.linalg.norm(world[:, 0, :2], axis=-1).max() <= 1.8 + 1e-9  # inside the capture volume

@@ -13,7 +13,8 @@ from diff3dhpe.checkpoints import load_checkpoint
 from diff3dhpe.cli import main
 from diff3dhpe.config import parse_params
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.evaluate import METRICS_COLUMNS, evaluate_run
+from diff3dhpe.evaluate import evaluate_run
+from diff3dhpe.results import RESULT_COLUMNS
 from diff3dhpe.train import train_run
 
 
@@ -48,7 +49,7 @@ def test_train_then_evaluate_follows_the_contract(study, tmp_path):
     assert json.loads((run_dir / "dvclive" / "metrics.json").read_text())["step"] == 1
 
     table, summary = evaluate_run(params, "h36m-det-f9-diff3dhpe-m-s0", tmp_path)
-    assert tuple(table.columns) == METRICS_COLUMNS
+    assert tuple(table.columns) == RESULT_COLUMNS["metrics"]
     assert list(table["action"]) == ["Sitting", "Walking", "Average"]  # H36M_ACTIONS order, then Average
     average = table[table["action"] == "Average"].iloc[0]
     assert average["mpjpe"] == pytest.approx(table["mpjpe"][:-1].mean())  # unweighted over groups
@@ -99,3 +100,31 @@ def test_collect_names_missing_runs(study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "4 of 4 runs have no metrics file yet" in err and "h36m-det-f9-diff3dhpe-m-s1" in err
     assert not (Path(tmp_path) / "metrics.csv").exists()
+
+
+def _without_validation(study, selection: str):
+    raw = dict(study["raw"])
+    raw["data"] = {**raw["data"], "subjects": {**raw["data"]["subjects"], "validation": []}}
+    raw["train"] = {**raw["train"], "selection": selection}
+    return parse_params(raw)
+
+
+def test_no_validation_subjects_trains_on_all_given_subjects_keeping_the_last_epoch(study, tmp_path):
+    # the paper's protocol: train on every training subject, keep the last epoch (no validation split)
+    result = train_run(_without_validation(study, "last"), "h36m-det-f9-mixste-s0", tmp_path, progress=False)
+    assert result.epochs == 2 and all(entry["val_mpjpe"] is None for entry in result.history)
+    state = load_checkpoint(result.model_path)
+    assert state["selection"] == "last" and state["epoch"] == 2
+
+
+def test_best_validation_without_validation_subjects_is_refused(study, tmp_path):
+    with pytest.raises(ConfigError, match="best_validation but there are no validation sequences"):
+        train_run(_without_validation(study, "best_validation"), "h36m-det-f9-mixste-s0", tmp_path,
+                  progress=False)
+
+
+def test_a_failed_train_leaves_no_empty_run_folder(study, tmp_path):
+    raw = dict(study["raw"], data={**study["raw"]["data"], "dir": str(tmp_path / "no-data")})
+    with pytest.raises(ConfigError, match="missing data files"):
+        train_run(parse_params(raw), "h36m-det-f9-mixste-s0", tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs" / "h36m-det-f9-mixste-s0").exists()

@@ -9,13 +9,15 @@ import pytest
 import torch
 
 from diff3dhpe import train as train_module
+from diff3dhpe.assemble import load_trained
 from diff3dhpe.checkpoints import load_checkpoint
 from diff3dhpe.config import parse_params
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.evaluate import evaluate_run, load_trained
+from diff3dhpe.evaluate import evaluate_run
 from diff3dhpe.models import Attention
-from diff3dhpe.runs import parse_run_id
-from diff3dhpe.train import MODEL, train_run
+from diff3dhpe.results import MODEL_FILE as MODEL
+from diff3dhpe.train import train_run
+from diff3dhpe.variants import parse_run_id
 
 RUN = "h36m-det-f9-diff3dhpe-m-s0"
 
@@ -105,7 +107,7 @@ def test_gpu_only_evaluate_switches_sample_in_fp32_eagerly_on_cpu(study, tmp_pat
     train_run(study["params"], RUN, tmp_path, progress=False)
     plain, _ = evaluate_run(study["params"], RUN, tmp_path)
     raw = _with(study["raw"], "evaluate", precision="bf16-weights", compile=True)
-    with caplog.at_level(logging.INFO, logger="diff3dhpe.evaluate"):
+    with caplog.at_level(logging.INFO, logger="diff3dhpe.assemble"):
         switched, _ = evaluate_run(parse_params(raw), RUN, tmp_path)
     assert "precision bf16-weights applies on CUDA only" in caplog.text
     assert "compile applies on CUDA only" in caplog.text

@@ -19,7 +19,9 @@ from diff3dhpe.checkpoints import load_checkpoint
 from diff3dhpe.cli import main
 from diff3dhpe.config import parse_params
 from diff3dhpe.errors import CheckpointError
-from diff3dhpe.train import CHECKPOINT, MODEL, SLEEP_AFTER_EPOCH_ENV, train_run
+from diff3dhpe.results import CHECKPOINT_FILE as CHECKPOINT
+from diff3dhpe.results import MODEL_FILE as MODEL
+from diff3dhpe.train import SLEEP_AFTER_EPOCH_ENV, train_run
 
 RUN = "h36m-det-f9-diff3dhpe-m-s0"
 

@@ -118,6 +118,15 @@ def apply_valid(index: ClipIndex, valid: Sequence[np.ndarray]) -> ClipIndex:
     return ClipIndex(index.sequence, index.frames, index.mask & flat[rows])
 
 
+def evenly_spaced(index: ClipIndex, limit: int) -> ClipIndex:
+    """At most ``limit`` clips spread over the whole index: a deterministic, representative subset
+    (rows ``round(linspace(0, C - 1, limit))``), e.g. the clips scored by per-epoch validation."""
+    if len(index) <= limit:
+        return index
+    rows = np.linspace(0, len(index) - 1, limit).round().astype(np.int64)
+    return ClipIndex(index.sequence[rows], index.frames[rows], index.mask[rows])
+
+
 def _concat_valid(valid: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     arrays = [np.asarray(v, dtype=bool).reshape(-1) for v in valid]
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
@@ -167,7 +176,7 @@ class ClipBatches:
     Yields x2d (B, F, J, 2) float32, y3d (B, F', J, 3) float32 (poses_mm / scale), mask (B, F') bool
     (clip mask AND the sequence's valid frames), clip (B,) int64 ids into `index`, flip (B,) bool.
     With flip_augment every clip also appears mirrored, doubling the epoch. Shuffling is a function of
-    (seed, epoch) only. Map-style (`batches[i]`) so that `make_loader` can spread it over workers.
+    (seed, epoch) only. Map-style (`batches[i]`), so a training loop can cap the batches per epoch.
     """
 
     def __init__(
@@ -201,7 +210,7 @@ class ClipBatches:
         self._total = int(self.lengths.sum())
         if flip_augment:
             # Mirrored copy stacked after the originals (rows + total): a flipped clip is then a plain
-            # gather, ~5x faster than mirroring each batch, at the cost of twice the memory.
+            # gather instead of a mirroring pass over each batch, at the cost of twice the memory.
             self._x2d = np.concatenate([self._x2d, flip_keypoints(self._x2d, layout)])
             self._y3d = np.concatenate([self._y3d, flip_keypoints(self._y3d, layout)])
         # Epoch items: clip id and flip flag; mirrored copies follow the originals.
@@ -305,15 +314,3 @@ class ClipBatches:
             "flip": torch.from_numpy(np.ascontiguousarray(flip, dtype=bool)),
         }
 
-
-def make_loader(batches: ClipBatches, num_workers: int = 0) -> ClipBatches | torch.utils.data.DataLoader:
-    """Iterable over the batches of the current epoch; call `batches.set_epoch(e)` before each epoch.
-
-    num_workers = 0 returns `batches` itself (no DataLoader overhead, fastest for small data); otherwise
-    a DataLoader over batch indices (batch_size=None) whose workers each gather whole batches.
-    """
-    if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-        raise ConfigError(f"num_workers must be an int >= 0, got {num_workers!r}")
-    if num_workers == 0:
-        return batches
-    return torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False, num_workers=int(num_workers))

@@ -98,9 +98,9 @@ def _check_splits(train: Sequence[str], validation: Sequence[str], test: Sequenc
 def load_h36m(
     path_3d: str | Path,
     path_2d: str | Path,
-    train_subjects: Sequence[str],
-    validation_subjects: Sequence[str],
-    test_subjects: Sequence[str],
+    train_subjects: Sequence[str] | None,
+    validation_subjects: Sequence[str] | None,
+    test_subjects: Sequence[str] | None,
     *,
     max_frames: int | None = None,
     actions: Iterable[str] | None = None,
@@ -109,13 +109,31 @@ def load_h36m(
 
     ``actions`` keeps only those action groups (e.g. {'Walking'}); ``max_frames`` truncates every
     sequence (quick runs). 3D: 32 -> 17 joints, world -> camera, root-relative, metres -> mm.
+    An empty (or None) split gives an empty list, e.g. ``validation_subjects=[]`` when training on
+    all five training subjects (the paper's protocol). Subjects the splits do not name are never
+    read further, so an extra subject with no actions is fine; float64 files are fine.
+
+    Raises DataFormatError (DATA.md §1): a subject in two splits; a named subject missing from the
+    3D file or present without any action; any 2D/3D format error of ``h36m.read_h36m_2d`` /
+    ``read_h36m_3d`` (including 2D that is already normalised instead of pixels).
     """
+    train_subjects, validation_subjects, test_subjects = (
+        list(subjects or ()) for subjects in (train_subjects, validation_subjects, test_subjects)
+    )
     _check_splits(train_subjects, validation_subjects, test_subjects)
     positions_3d = h36m.read_h36m_3d(path_3d)
     wanted = [*train_subjects, *validation_subjects, *test_subjects]
     missing = [subject for subject in wanted if subject not in positions_3d]
     if missing:
         raise DataFormatError(f"{path_3d}: subjects {missing} not found; present: {sorted(positions_3d)}")
+    for split, subjects in (("train", train_subjects), ("validation", validation_subjects),
+                            ("test", test_subjects)):
+        empty = [subject for subject in subjects if not positions_3d[subject]]
+        if empty:
+            raise DataFormatError(
+                f"{path_3d}: subjects {empty} are in the {split} split but have no actions in the file; "
+                f"remove them from data.subjects.{split} or add their poses"
+            )
     positions_3d = {subject: positions_3d[subject] for subject in dict.fromkeys(wanted)}
     if actions is not None:
         groups = set(actions)
@@ -157,16 +175,21 @@ def _matches(sequence: str, selectors: set[str]) -> bool:
 def load_3dhp(
     train_path: str | Path,
     test_path: str | Path,
-    validation_subjects: Sequence[str] = (),
+    validation_subjects: Sequence[str] | None = (),
     *,
     max_frames: int | None = None,
 ) -> PoseDataset:
     """MPI-INF-3DHP (P-STMO files) -> PoseDataset.
 
     Training: one sequence per ('S<k> Seq<k>', camera), all frames valid; ``validation_subjects``
-    ('S8' or 'S8 Seq2') moves sequences from train to validation. Test: TS1..TS6 with the file's
-    valid mask. Root = pelvis (joint 14); 2D normalised with each sequence's resolution.
+    ('S8' or 'S8 Seq2') moves sequences from train to validation; empty (or None) leaves the
+    validation list empty. Test: TS1..TS6 with the file's valid mask. Root = pelvis (joint 14); 2D
+    normalised with each sequence's resolution.
+
+    Raises DataFormatError (DATA.md §2): unknown validation selectors; any format error of
+    ``mpi3dhp.read_3dhp_train`` / ``read_3dhp_test`` (including 2D that is already normalised).
     """
+    validation_subjects = list(validation_subjects or ())
     train_data = mpi3dhp.read_3dhp_train(train_path)
     test_data = mpi3dhp.read_3dhp_test(test_path)
     selectors = set(validation_subjects)

@@ -58,6 +58,22 @@ def validate_pose_array(array: Any, *, joints: int, channels: int, where: str) -
     return array.astype(np.float32, copy=False)
 
 
+def check_pixels(array: np.ndarray, where: str) -> None:
+    """Refuse 2D keypoints that are already normalised: the files store pixels (DATA.md §1, §2).
+
+    ``array``: (N, J, 2). A real pixel sequence reaches far beyond 1 px, so a sequence whose every
+    value lies in [-1, 1] was normalised (or zeroed) before it was written.
+    Raises DataFormatError naming ``where`` (file, subject, action, camera).
+    """
+    largest = float(np.abs(array).max())
+    if largest <= 1.0:
+        raise DataFormatError(
+            f"{where}: every 2D value lies in [-1, 1] (largest |value| {largest:.3g}), so the keypoints "
+            f"look already normalised, expected pixels; store image coordinates in pixels (e.g. 0..1000 "
+            f"for Human3.6M), the library normalises them with each camera's resolution"
+        )
+
+
 def _load_dict(path: Path, key: str) -> dict:
     value = load_npz(path, key)
     if not isinstance(value, dict):
@@ -70,8 +86,13 @@ def _check_positions_3d(positions: Any, source: str) -> Positions3D:
         raise DataFormatError(f"{source}: expected a non-empty dict subject -> action -> (N, 32, 3) array")
     checked: Positions3D = {}
     for subject, actions in positions.items():
-        if not isinstance(actions, Mapping) or not actions:
-            raise DataFormatError(f"{source}, subject {subject}: expected a non-empty dict action -> array")
+        # a subject without actions is valid (e.g. an extra subject kept as a placeholder); only a
+        # subject that a split asks for must have poses (dataset.load_h36m checks that)
+        if not isinstance(actions, Mapping):
+            raise DataFormatError(
+                f"{source}, subject {subject}: expected a dict action -> (N, 32, 3) array, "
+                f"found {type(actions).__name__}"
+            )
         checked[str(subject)] = {
             str(action): validate_pose_array(
                 array, joints=NUM_RAW_JOINTS, channels=3,
@@ -86,10 +107,11 @@ def _check_cameras(views: Any, where: str) -> list[np.ndarray]:
     if not isinstance(views, (list, tuple)) or len(views) != NUM_CAMERAS:
         found = len(views) if isinstance(views, (list, tuple)) else type(views).__name__
         raise DataFormatError(f"{where}: expected a list of {NUM_CAMERAS} camera arrays, found {found}")
-    checked = [
-        validate_pose_array(view, joints=NUM_JOINTS, channels=2, where=f"{where}, camera {camera}")
-        for camera, view in enumerate(views)
-    ]
+    checked = []
+    for camera, view in enumerate(views):
+        view = validate_pose_array(view, joints=NUM_JOINTS, channels=2, where=f"{where}, camera {camera}")
+        check_pixels(view, f"{where}, camera {camera}")
+        checked.append(view)
     return checked
 
 
@@ -112,7 +134,11 @@ def _check_metadata(metadata: Any, source: str) -> dict:
 
 
 def read_h36m_3d(path: str | Path) -> Positions3D:
-    """subject -> action -> float32 (N, 32, 3) world positions in metres."""
+    """subject -> action -> float32 (N, 32, 3) world positions in metres (DATA.md §1).
+
+    float32 or float64 arrays are accepted (returned as float32); a subject may have no actions.
+    Raises DataFormatError naming the file, subject and action of anything malformed.
+    """
     path = Path(path)
     return _check_positions_3d(_load_dict(path, POSITIONS_3D_KEY), f"{path}")
 
@@ -122,7 +148,10 @@ def read_h36m_2d(path: str | Path, positions_3d: Positions3D | None = None) -> t
 
     With ``positions_3d``, the result is aligned to it: subjects/actions without 3D (e.g. S2-S4 in
     the CPN file) are dropped, each camera is truncated to the 3D length, and a 3D sequence without
-    2D is an error.
+    2D is an error. A subject without 3D actions needs no 2D.
+
+    Raises DataFormatError (file, subject, action, camera): malformed arrays, NaN/inf, fewer 2D
+    than 3D frames, or a view whose values all lie in [-1, 1] (already normalised, not pixels).
     """
     path = Path(path)
     raw = _load_dict(path, POSITIONS_2D_KEY)
@@ -137,6 +166,9 @@ def read_h36m_2d(path: str | Path, positions_3d: Positions3D | None = None) -> t
 
     positions: Positions2D = {}
     for subject, actions in wanted.items():
+        if not actions and positions_3d is not None:
+            positions[subject] = {}  # no 3D poses: nothing to align, the 2D file need not have it
+            continue
         if subject not in raw:
             raise DataFormatError(
                 f"{path}: subject {subject} has 3D poses but no 2D keypoints; subjects present: {sorted(raw)}"

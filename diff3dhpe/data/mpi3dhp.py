@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from diff3dhpe.data.h36m import validate_pose_array
+from diff3dhpe.data.h36m import check_pixels, validate_pose_array
 from diff3dhpe.data.safe_pickle import load_npz, save_npz
 from diff3dhpe.data.skeleton import NUM_JOINTS
 from diff3dhpe.errors import DataFormatError
@@ -57,6 +57,7 @@ def _check_pair(entry: Any, where: str) -> dict[str, np.ndarray]:
         raise DataFormatError(
             f"{where}: data_2d has {data_2d.shape[0]} frames but data_3d has {data_3d.shape[0]}"
         )
+    check_pixels(data_2d, f"{where} data_2d")
     return {"data_2d": data_2d, "data_3d": data_3d}
 
 
@@ -117,13 +118,20 @@ def _check_test(data: Any, source: str) -> TestData:
 
 
 def read_3dhp_train(path: str | Path) -> TrainData:
-    """'S<k> Seq<k>' -> [{camera: {'data_2d': (N,17,2) px, 'data_3d': (N,17,3) mm}}, fps]."""
+    """'S<k> Seq<k>' -> [{camera: {'data_2d': (N,17,2) px, 'data_3d': (N,17,3) mm}}, fps] (DATA.md §2).
+
+    float32 or float64 arrays are accepted (returned as float32). Raises DataFormatError naming the
+    file, sequence and camera of anything malformed, including 2D that is already normalised.
+    """
     path = Path(path)
     return _check_train(load_npz(path, DATA_KEY), f"{path}")
 
 
 def read_3dhp_test(path: str | Path) -> TestData:
-    """'TS<k>' -> {'data_2d': (N,17,2) px, 'data_3d': (N,17,3) mm, 'valid': (N,) bool}."""
+    """'TS<k>' -> {'data_2d': (N,17,2) px, 'data_3d': (N,17,3) mm, 'valid': (N,) bool} (DATA.md §2).
+
+    Raises DataFormatError naming the file and sequence of anything malformed (as the training reader).
+    """
     path = Path(path)
     return _check_test(load_npz(path, DATA_KEY), f"{path}")
 

@@ -6,6 +6,8 @@
   recomputed: users bring that file.
 - MPI-INF-3DHP: ``<root>/S<k>/Seq<k>/annot.mat`` and ``<root>/TS<k>/annot_data.mat`` (MATLAB v7.3)
   -> ``data_train_<name>.npz`` / ``data_test_<name>.npz`` in the P-STMO layout.
+
+File names come from ``diff3dhpe.data.files`` (``h36m_files`` / ``mpi3dhp_files``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from diff3dhpe.data import h36m, mpi3dhp
 from diff3dhpe.data.camera import h36m_camera, project_to_2d, world_to_camera
+from diff3dhpe.data.files import h36m_files, mpi3dhp_files
 from diff3dhpe.data.skeleton import (
     H36M_32_TO_17,
     H36M_TEST_SUBJECTS,
@@ -120,7 +123,8 @@ def convert_h36m_raw(
         subject: {action: project_h36m_gt_2d(subject, world) for action, world in actions.items()}
         for subject, actions in positions_3d.items()
     }
-    path_3d, path_2d = out_dir / f"data_3d_{name}.npz", out_dir / f"data_2d_{name}_gt.npz"
+    names = h36m_files(name)
+    path_3d, path_2d = out_dir / names["file_3d"], out_dir / names["file_2d_gt"]
     h36m.write_h36m_3d(path_3d, positions_3d)
     h36m.write_h36m_2d(path_2d, positions_2d)
     return path_3d, path_2d
@@ -231,6 +235,7 @@ def convert_3dhp_raw(
     ``MPI_TRAIN_SEQUENCE_INFO``.
     """
     root, out_dir = Path(root), Path(out_dir)
+    names = mpi3dhp_files(name)
     table = MPI_TRAIN_SEQUENCE_INFO if frame_table is None else frame_table
     train_files = sorted(
         root.glob("S*/Seq*/annot.mat"), key=lambda p: (_natural_key(p.parent.parent), _natural_key(p.parent))
@@ -248,10 +253,10 @@ def convert_3dhp_raw(
                 raise DataFormatError(f"{file}: sequence '{sequence}' not in the frame table {sorted(table)}")
             frames, fps = table[sequence]
             train[sequence] = read_3dhp_annot(file, frames, fps)
-        train_path = out_dir / f"data_train_{name}.npz"
+        train_path = out_dir / names["train"]
         mpi3dhp.write_3dhp_train(train_path, train)
     if test_files:
         test = {file.parent.name: read_3dhp_test_annot(file) for file in test_files}
-        test_path = out_dir / f"data_test_{name}.npz"
+        test_path = out_dir / names["test"]
         mpi3dhp.write_3dhp_test(test_path, test)
     return train_path, test_path

@@ -2,7 +2,7 @@
 
 ``build_model`` is the one constructor; the returned module carries ``.config`` (the resolved
 keyword arguments, JSON-able, so ``build_model(**model.config)`` rebuilds it), ``.objective`` and
-``.seq2frame``.
+its class's ``.seq2frame``. ``PAPER_SIZES`` (from ``diff3dhpe.variants``) gives the paper's widths and depths.
 """
 
 from __future__ import annotations
@@ -12,20 +12,19 @@ from numbers import Integral, Real
 from torch import nn
 
 from ..errors import ConfigError
+from ..variants import PAPER_SIZES
 from .attention import Attention, Block, DropPath
 from .mixste import MixSTE
 from .poseformer import PoseFormer
 from .time_embedding import SinusoidalEmbedding, time_mlp
 
 __all__ = [
-    "Attention", "Block", "DropPath", "MixSTE", "PoseFormer", "SinusoidalEmbedding",
+    "PAPER_SIZES", "Attention", "Block", "DropPath", "MixSTE", "PoseFormer", "SinusoidalEmbedding",
     "build_model", "time_mlp",
 ]
 
-BACKBONES = ("mixste", "poseformer")
+BACKBONES = {"mixste": MixSTE, "poseformer": PoseFormer}
 OBJECTIVES = ("regression", "denoiser")
-# paper sizes; for PoseFormer `dim` is the per-joint width of the spatial stage (frame width = J·dim)
-DEFAULT_SIZES = {"mixste": {"dim": 512, "depth": 8}, "poseformer": {"dim": 32, "depth": 4}}
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -48,16 +47,18 @@ def build_model(
     pde: bool = True,
     num_joints: int = 17,
 ) -> nn.Module:
-    """Build a backbone; ``dim`` / ``depth`` default to the paper sizes (MixSTE 512/8, PoseFormer 32/4).
+    """Build a backbone (METHOD.md §4); ``dim`` / ``depth`` default to its ``PAPER_SIZES``.
 
+    ``objective``: "regression" (called as model(x2d)) or "denoiser" (model(x2d, y_t, t)).
     ``time_embedding`` only applies to denoisers; a regression model records it as False.
+    Raises ConfigError naming the argument when a value or a combination of sizes is invalid.
     """
     if backbone not in BACKBONES:
-        raise ConfigError(f"build_model: backbone must be one of {BACKBONES}, got {backbone!r}")
+        raise ConfigError(f"build_model: backbone must be one of {tuple(BACKBONES)}, got {backbone!r}")
     if objective not in OBJECTIVES:
         raise ConfigError(f"build_model: objective must be one of {OBJECTIVES}, got {objective!r}")
-    dim = DEFAULT_SIZES[backbone]["dim"] if dim is None else dim
-    depth = DEFAULT_SIZES[backbone]["depth"] if depth is None else depth
+    dim = PAPER_SIZES[backbone]["dim"] if dim is None else dim
+    depth = PAPER_SIZES[backbone]["depth"] if depth is None else depth
     frames, dim, depth, heads, num_joints = (
         _positive_int(name, value)
         for name, value in [("frames", frames), ("dim", dim), ("depth", depth), ("heads", heads),
@@ -87,9 +88,10 @@ def build_model(
             f"build_model: the sinusoidal time embedding needs an even width >= 4, got {widths[-1]}; "
             f"change dim or set time_embedding: false"
         )
-    if backbone == "poseformer" and frames % 2 == 0:
+    cls = BACKBONES[backbone]
+    if cls.seq2frame and frames % 2 == 0:
         raise ConfigError(
-            f"build_model: poseformer predicts the centre frame, so frames must be odd, got {frames}"
+            f"build_model: {backbone} predicts the centre frame, so frames must be odd, got {frames}"
         )
 
     config = {
@@ -97,12 +99,10 @@ def build_model(
         "heads": heads, "mlp_ratio": float(mlp_ratio), "drop_path": float(drop_path),
         "time_embedding": time_embedding, "pde": pde, "num_joints": num_joints,
     }
-    cls = MixSTE if backbone == "mixste" else PoseFormer
     model = cls(
         frames, denoiser=denoiser, num_joints=num_joints, dim=dim, depth=depth, heads=heads,
         mlp_ratio=float(mlp_ratio), drop_path=float(drop_path), time_embedding=time_embedding, pde=pde,
     )
     model.config = config
     model.objective = objective
-    model.seq2frame = backbone == "poseformer"
     return model

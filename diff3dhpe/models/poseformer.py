@@ -16,14 +16,16 @@ from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..errors import ShapeError
+from ..variants import SEQ2FRAME_BACKBONES
 from .attention import Block, drop_path_rates
-from .mixste import check_pose_input, check_timesteps
-from .time_embedding import time_mlp
+from .embedding import add_input_layers
+from .inputs import check_call
 
 
 class PoseFormer(nn.Module):
     """(B, F, J, 2) 2D [+ noisy (B, 1, J, 3) centre pose and t for the denoiser] -> (B, 1, J, 3)."""
+
+    seq2frame = "poseformer" in SEQ2FRAME_BACKBONES  # True: the centre frame of each window only
 
     def __init__(
         self,
@@ -40,21 +42,9 @@ class PoseFormer(nn.Module):
         pde: bool = True,
     ):
         super().__init__()
-        self.frames = frames
-        self.num_joints = num_joints
-        self.denoiser = denoiser
         frame_dim = dim * num_joints  # temporal token = one whole frame, 17 · 32 = 544 in the paper
-        in_chans = 5 if denoiser else 2
-        if denoiser:
-            self.fusion_layer = nn.Linear(in_chans, dim)
-        else:
-            self.Spatial_patch_to_embedding = nn.Linear(in_chans, dim)
-        use_time = denoiser and time_embedding
-        self.time_mlp = time_mlp(frame_dim) if use_time else None
-        time_dim = 2 * frame_dim if use_time else None
-
-        self.Spatial_pos_embed = nn.Parameter(torch.zeros(1, num_joints, dim))
-        self.Temporal_pos_embed = nn.Parameter(torch.zeros(1, frames, frame_dim))
+        time_dim = add_input_layers(self, frames=frames, num_joints=num_joints, dim=dim,
+                                    temporal_dim=frame_dim, denoiser=denoiser, time_embedding=time_embedding)
         rates = drop_path_rates(drop_path, depth)
         self.Spatial_blocks = nn.ModuleList(
             Block(dim, heads, mlp_ratio, rate, pde=pde, time_dim=time_dim) for rate in rates
@@ -83,32 +73,18 @@ class PoseFormer(nn.Module):
     def forward(
         self, x2d: torch.Tensor, y_t: torch.Tensor | None = None, t: torch.Tensor | None = None
     ) -> torch.Tensor:
-        name = type(self).__name__
-        check = self.check_inputs
-        check_pose_input(name, "x2d", x2d, self.frames, self.num_joints, 2, finite=check)
-        b = x2d.shape[0]
-        time_emb = None
-        if self.denoiser:
-            if y_t is None or t is None:
-                raise ShapeError(f"{name}: the denoiser is called as model(x2d, y_t, t); y_t or t is missing")
-            check_pose_input(
-                name, "y_t (noisy centre-frame pose)", y_t, 1, self.num_joints, 3, batch=b, finite=check
-            )
-            t = check_timesteps(name, t, b, values=check)
-            if self.time_mlp is not None:
-                time_emb = self.time_mlp(t)  # (B, 2·J·dim)
+        """x2d: (B, F, J, 2) -> (B, 1, J, 3); a denoiser also takes y_t: (B, 1, J, 3) and t: (B,)."""
+        t = check_call(self, x2d, y_t, t, pose_frames=1, pose_name="y_t (noisy centre-frame pose)")
+        time_emb = None if self.time_mlp is None else self.time_mlp(t)  # (B, 2·J·dim)
+        if self.denoiser:  # the centre pose repeated over the F frames, after the 2D input
             tokens = self.fusion_layer(torch.cat([x2d, y_t.expand(-1, self.frames, -1, -1)], dim=-1))
         else:
-            if y_t is not None or t is not None:
-                raise ShapeError(f"{name}: the regression model is called as model(x2d); got y_t / t as well")
-            tokens = self.Spatial_patch_to_embedding(x2d)  # (B, F, J, dim)
-
-        x = rearrange(tokens, "b f j c -> (b f) j c") + self.Spatial_pos_embed
+            tokens = self.Spatial_patch_to_embedding(x2d)
+        x = tokens + self.Spatial_pos_embed  # (B, F, J, dim); (1, J, dim) over every frame
         for block in self.Spatial_blocks:
-            x = self._run_block(block, x, time_emb)
-        x = self.Spatial_norm(x)
-        x = rearrange(x, "(b f) j c -> b f (j c)", b=b) + self.Temporal_pos_embed  # (B, F, J·dim)
+            x = self._run_block(block, x, time_emb)  # over the J joints of each frame
+        x = rearrange(self.Spatial_norm(x), "b f j c -> b f (j c)") + self.Temporal_pos_embed  # (B, F, J·dim)
         for block in self.blocks:
-            x = self._run_block(block, x, time_emb)
+            x = self._run_block(block, x, time_emb)  # over the F frames
         x = self.weighted_mean(self.Temporal_norm(x))  # (B, 1, J·dim)
         return rearrange(self.head(x), "b 1 (j c) -> b 1 j c", c=3)  # (B, 1, J, 3)

@@ -3,7 +3,7 @@
 Every table row and figure title says which data its numbers came from. Our runs say it
 through, in this order of preference: a ``data_source`` column in the CSV, a
 ``results/provenance.json`` (``{"data_source": "..."}`` or ``{"h36m": "...", "3dhp": "..."}``),
-or a label passed by the caller (``data_label=``; the CLI passes ``labels_from_params(params)``).
+or a label passed by the caller (``data_label=``).
 """
 
 from __future__ import annotations
@@ -11,49 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from diff3dhpe.errors import DataFormatError
+from diff3dhpe.results import PROVENANCE_FILE, RESULT_COLUMNS, RESULT_KEYS
+from diff3dhpe.variants import DATASET_NAMES, INPUT_NAMES, VARIANTS
 
-if TYPE_CHECKING:
-    from diff3dhpe.config import Params
-
-# Column contract of EXPERIMENTS.md §3.
-RESULT_COLUMNS = {
-    "metrics": (
-        "run", "dataset", "variant", "frames", "input_2d", "seed", "steps", "action", "frames_scored",
-        "mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc",
-    ),
-    "robustness": ("run", "variant", "seed", "corruption", "level", "mpjpe", "p_mpjpe"),
-    "steps": ("run", "variant", "pde", "steps", "mpjpe", "p_mpjpe", "seconds_per_clip"),
-    "ttest": (
-        "comparison", "frames", "input_2d", "metric", "n_a", "mean_a", "sd_a", "n_b", "mean_b", "sd_b",
-        "t", "df", "p_value", "test",
-    ),
-}
-
-# One row per measurement: these columns identify a row (a repeated key means a broken collect).
-RESULT_KEYS = {
-    "metrics": ("run", "action"),
-    "robustness": ("run", "corruption", "level"),
-    "steps": ("run", "steps"),
-    "ttest": ("comparison", "frames", "input_2d", "metric", "test"),
-}
+__all__ = ["DATASET_NAMES", "INPUT_NAMES", "VARIANT_NAMES", "MissingResultsError"]  # re-exported for report/
 
 # Display names, as the paper writes them (* = regression baseline trained like the diffusion models).
-VARIANT_NAMES = {
-    "mixste": "MixSTE*",
-    "diff3dhpe-m": "Diff3DHPE-M",
-    "diff3dhpe-m-nopde": "Diff3DHPE-M w/o PDE",
-    "ddim-m": "DDIM-M",
-    "poseformer": "PoseFormer*",
-    "diff3dhpe-p": "Diff3DHPE-P",
-}
-DATASET_NAMES = {"h36m": "Human3.6M", "3dhp": "MPI-INF-3DHP"}
-INPUT_NAMES = {"det": "detected 2D", "gt": "GT 2D"}
-PROVENANCE_FILE = "provenance.json"
+VARIANT_NAMES = {name: variant.label for name, variant in VARIANTS.items()}
 
 
 class MissingResultsError(DataFormatError):
@@ -102,28 +70,12 @@ def require_finite(frame: pd.DataFrame, columns: Iterable[str], path_hint: str) 
             )
 
 
-def labels_from_params(params: Params) -> dict[str, str]:
-    """Data-source labels from params.yaml's data section, for ``data_label=`` of the writers.
-
-    synthetic -> 'synthetic data (generator <name>, seed <seed>)'; files / raw -> the dataset's
-    name and the files it was read from.
-    """
-    data = params.data
-    if data.source == "synthetic":
-        label = f"synthetic data (generator '{data.synthetic.name}', seed {data.synthetic.seed})"
-        return dict.fromkeys(("*", *DATASET_NAMES), label)
-    return {
-        dataset: f"{name} ({', '.join(path.name for path in data.files(dataset).values())})"
-        for dataset, name in DATASET_NAMES.items()
-    }
-
-
 def data_source_labels(results_dir: Path, frames: Iterable[pd.DataFrame] = (),
                        data_label: str | dict[str, str] | None = None) -> dict[str, str]:
     """Map dataset key ('h36m', '3dhp', or '*' for all) to a label such as 'synthetic data (…)'.
 
     Preference: a ``data_source`` column, then results/provenance.json, then ``data_label``
-    (a string for every dataset, or a dict such as ``labels_from_params(params)``).
+    (a string for every dataset, or a dict keyed by dataset).
     """
     labels: dict[str, str] = {}
     for frame in frames:

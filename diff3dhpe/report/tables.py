@@ -35,8 +35,8 @@ from diff3dhpe.report.common import (
     source_label,
 )
 from diff3dhpe.report.paper import paper_results, paper_steps
+from diff3dhpe.results import AVERAGE
 
-AVERAGE = "Average"
 ACTION_COLUMNS = (*H36M_ACTIONS, AVERAGE)
 METRIC_NAMES = {"mpjpe": "MPJPE (mm)", "p_mpjpe": "P-MPJPE (mm)"}
 MISSING = "-"

@@ -4,16 +4,15 @@ import json
 
 from diff3dhpe.config import load_params
 from diff3dhpe.report import FIGURE_FORMATS, FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES
-from diff3dhpe.runs import parse_run_id, run_dir, run_result_path, runs_of_kind
+from diff3dhpe.results import RESULT_KINDS, RUN_KIND_OF_RESULT, model_path, run_result_path
+from diff3dhpe.variants import RUN_ID_PATTERN, RUN_KINDS, parse_run_id
 
 PARAMS_FILE = config.get("params", "params.yaml")
 PARAMS = load_params(PARAMS_FILE)
 CLI = "diff3dhpe"
 P = f"--params {PARAMS_FILE}"
 
-RUNS = {kind: [run.id for run in runs_of_kind(PARAMS, kind)] for kind in ("train", "robustness", "steps")}
-# results/<kind>.csv collects one per-run CSV for each run of a run kind.
-RUN_KIND_OF_RESULT = {"metrics": "train", "robustness": "robustness", "steps": "steps"}
+RUNS = {kind: [run.id for run in PARAMS.runs(kind)] for kind in RUN_KINDS}
 DATA_FILES = {
     dataset: [str(path) for path in PARAMS.data.files(dataset).values()]
     for dataset in sorted({parse_run_id(run).dataset for run in RUNS["train"]})
@@ -23,12 +22,12 @@ TABLE_FILES = expand("results/tables/{name}.{ext}", name=TABLE_NAMES, ext=TABLE_
 FIGURE_FILES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=FIGURE_FORMATS)
 
 wildcard_constraints:
-    run=r"[a-z0-9]+-[a-z]+-f\d+-[a-z0-9-]+-s\d+",
-    kind="metrics|robustness|steps",
+    run=RUN_ID_PATTERN,
+    kind="|".join(RESULT_KINDS),
 
 
 def model_file(run):
-    return str(run_dir("runs", run) / "model.pt")
+    return str(model_path("runs", run))
 
 
 def per_run_file(kind, run):

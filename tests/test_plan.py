@@ -1,44 +1,40 @@
-"""FLOP counting, timing helpers and the cost planner (diff3dhpe.perf)."""
+"""The cost planner of `diff3dhpe plan` (diff3dhpe.plan) and the models' closed-form FLOP counts."""
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from benchmarks.measure import count_flops
+from diff3dhpe.config import (
+    DataParams,
+    DiffusionParams,
+    EvaluateParams,
+    ExperimentGroup,
+    ModelParams,
+    Params,
+    StatsParams,
+    Sweeps,
+    TrainParams,
+    load_params,
+)
 from diff3dhpe.errors import ConfigError
 from diff3dhpe.models import build_model
-from diff3dhpe.perf import (
+from diff3dhpe.plan import (
     DATASET_FRAMES,
     GPU_PEAK_TFLOPS,
     MEASURED_MFU,
-    best_time,
-    count_flops,
-    gemm_gflops,
-    interleaved_best_times,
     mixste_forward_flops,
-    model_gemm_shapes,
     plan,
     plan_report,
     poseformer_forward_flops,
 )
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def test_count_flops_of_one_matmul_is_2mnk():
-    a, b = torch.randn(4, 8), torch.randn(8, 16)
-    assert count_flops(lambda: a @ b) == 2 * 4 * 8 * 16
-
-
-def test_count_flops_includes_cpu_fused_attention():
-    q = k = v = torch.randn(2, 3, 5, 4)  # (B, H, N, d): QKᵀ and A·V are 2·B·H·N·N·d each
-    flops = count_flops(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
-    assert flops == 2 * (2 * 2 * 3 * 5 * 5 * 4)
 
 
 @pytest.mark.parametrize("objective", ["denoiser", "regression"])
@@ -71,47 +67,21 @@ def test_training_step_counts_about_three_forwards():
     assert 2.8 * forward < step < 3.3 * forward
 
 
-def test_best_time_returns_the_fastest_repeat():
-    durations = iter([0.04, 0.002, 0.04])
-    best = best_time(lambda: time.sleep(next(durations)), repeats=3, warmup=0)
-    assert 0.002 <= best < 0.03
-
-
-def test_interleaved_best_times_runs_round_robin_and_keeps_each_minimum():
-    calls = []
-    durations = {"a": iter([0.03, 0.001]), "b": iter([0.002, 0.03])}
-
-    def make(name):
-        return lambda: (calls.append(name), time.sleep(next(durations[name])))
-
-    best_a, best_b = interleaved_best_times([make("a"), make("b")], repeats=2, warmup=0)
-    assert calls == ["a", "b", "a", "b"]
-    assert best_a < 0.02 and best_b < 0.02
-
-
-def test_best_time_rejects_zero_repeats():
-    with pytest.raises(ValueError, match="repeats"):
-        best_time(lambda: None, repeats=0)
-
-
-def test_gemm_gflops_is_a_positive_finite_rate():
-    rate = gemm_gflops(size=64, repeats=2)
-    assert math.isfinite(rate) and rate > 0
-
-
-def test_model_gemm_shapes_are_the_four_block_linears():
-    assert model_gemm_shapes(10, dim=8, mlp_ratio=2.0) == [(10, 8, 24), (10, 8, 8), (10, 8, 16), (10, 16, 8)]
-
-
-def _params(variant="diff3dhpe-m", frames=81, seeds=(0,), **train):
-    return {
-        "model": {"mixste": {"dim": 512, "depth": 8}},
-        "diffusion": {"steps": {"h36m": {"det": {81: 9}}}, "ddim_steps": {81: 40}},
-        "evaluate": {"flip_test": True, "hypotheses": 3},
-        "train": {"epochs": 2, "flip_augment": True, **train},
-        "experiments": {"g": {"dataset": "h36m", "input_2d": ["det"], "frames": [frames],
-                              "variants": [variant], "seeds": list(seeds)}},
-    }
+def _params(variant="diff3dhpe-m", frames=81, seeds=(0,), dataset="h36m", data=None, **train) -> Params:
+    """Params whose matrix is one group; built section by section (each validated) because a lone
+    group does not carry the runs the default sweeps and t-test name, which the planner ignores."""
+    input_2d = "gt" if dataset == "3dhp" else "det"
+    return Params.model_construct(
+        data=DataParams(**(data or {})),
+        model=ModelParams(),
+        diffusion=DiffusionParams(steps={dataset: {input_2d: {frames: 9}}}, ddim_steps={frames: 40}),
+        evaluate=EvaluateParams(flip_test=True, hypotheses=3),
+        train=TrainParams(epochs=2, flip_augment=True, **train),
+        experiments={"g": ExperimentGroup(dataset=dataset, input_2d=[input_2d], frames=[frames],
+                                          variants=[variant], seeds=list(seeds))},
+        sweeps=Sweeps(),
+        stats=StatsParams(ttest=[]),
+    )
 
 
 def test_plan_flops_and_hours_by_hand():
@@ -138,9 +108,7 @@ def test_plan_flops_and_hours_by_hand():
     ],
 )
 def test_plan_trains_only_on_the_training_subjects(data, dataset, share):
-    params = _params(variant="mixste", frames=27)
-    params["experiments"]["g"]["dataset"] = dataset
-    params["data"] = data
+    params = _params(variant="mixste", frames=27, dataset=dataset, data=data)
     train = [r for r in plan(params)["rows"] if r.kind == "train"][0]
     assert train.passes == math.ceil(round(DATASET_FRAMES[dataset]["train"] * share) / 27) * 2 * 2
 
@@ -156,10 +124,15 @@ def test_plan_regression_has_one_pass_per_test_clip_and_honours_clip_cap():
 
 def test_plan_clip_cap_may_be_given_per_frames():
     capped = plan(_params(variant="mixste", max_clips_per_epoch={81: 10, 27: 99}))
-    uncapped = plan(_params(variant="mixste", max_clips_per_epoch={27: 99}))
+    uncapped = plan(_params(variant="mixste", max_clips_per_epoch=None))
     train = [r for r in capped["rows"] if r.kind == "train"][0]
     assert train.passes == 10 * 2  # capped clips × epochs
     assert [r for r in uncapped["rows"] if r.kind == "train"][0].passes > train.passes
+
+
+def test_plan_refuses_a_clip_cap_without_the_runs_frames_as_training_does():
+    with pytest.raises(ConfigError, match="max_clips_per_epoch has no entry for 81 frames"):
+        plan(_params(variant="mixste", max_clips_per_epoch={27: 99}))
 
 
 def test_plan_reads_ddim_steps_for_ddim_m():
@@ -169,26 +142,29 @@ def test_plan_reads_ddim_steps_for_ddim_m():
 
 
 @pytest.mark.parametrize(
-    "params, gpu, message",
+    "params, gpu, precision, message",
     [
-        (_params(), "TPU", "unknown GPU"),
-        ({"experiments": {}}, "H100", "no experiments"),
-        ({"experiments": {"g": {"dataset": "h36m"}}}, "H100", "missing"),
-        (_params(frames=27), "H100", "no entry for 27 frames"),
-        ([], "H100", "must be a dict"),
+        (_params(), "TPU", None, "unknown GPU"),
+        (_params(), "H100", "fp16", "precision must be one of"),
+        (Params.model_construct(**{**_params().__dict__, "experiments": {}}), "H100", None, "no experiments"),
     ],
 )
-def test_plan_errors_name_the_problem(params, gpu, message):
+def test_plan_errors_name_the_problem(params, gpu, precision, message):
     with pytest.raises(ConfigError, match=message):
-        plan(params, gpu=gpu)
+        plan(params, gpu=gpu, precision=precision)
+
+
+def test_plan_precision_defaults_to_the_params_file():
+    assert plan(_params(precision="bf16"))["precision"] == "bf16"
+    assert plan(_params())["precision"] == "fp32"  # the schema's default, train.precision: fp32
 
 
 def test_plan_report_of_the_repository_params():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    report = plan_report(params, gpu="H100")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    report = plan_report(load_params(REPO / "params.yaml"), gpu="H100")
     runs = sum(
         len(g["input_2d"]) * len(g["frames"]) * len(g["variants"]) * len(g["seeds"])
-        for g in params["experiments"].values()
+        for g in raw["experiments"].values()
     )
     assert report.splitlines()[0].startswith(f"{runs} trained runs on H100")
     assert "h36m-det-f27-diff3dhpe-m-s0" in report and report.splitlines()[-2].startswith("total")

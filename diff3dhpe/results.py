@@ -1,0 +1,115 @@
+"""The results contract (EXPERIMENTS.md §3): columns of every tidy CSV, the files of each run, collect.
+
+One home for: the columns and row keys of ``results/{metrics,robustness,steps,ttest}.csv``, the
+summary row name ``Average`` (defined by the per-action protocol in ``diff3dhpe.metrics``), where a
+run keeps its files (``runs/<ID>/…``, ``results/per_run/<kind>/<ID>.csv``) and how the per-run CSVs
+become one file (``collect``). Every writer goes through ``diff3dhpe.atomic``, so a failed command
+leaves earlier results intact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from diff3dhpe.errors import ConfigError
+from diff3dhpe.metrics import AVERAGE_ROW as AVERAGE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from diff3dhpe.config import Params
+    from diff3dhpe.variants import RunSpec
+
+__all__ = [
+    "AVERAGE",
+    "CHECKPOINT_FILE",
+    "EVALUATE_SUMMARY_FILE",
+    "MODEL_FILE",
+    "PROVENANCE_FILE",
+    "RESULT_COLUMNS",
+    "RESULT_KEYS",
+    "RESULT_KINDS",
+    "collect",
+    "model_path",
+    "run_dir",
+    "run_result_path",
+]
+
+# Column contract of EXPERIMENTS.md §3 (mm; pck/auc in percent, 3DHP rows only).
+RESULT_COLUMNS = {
+    "metrics": (
+        "run", "dataset", "variant", "frames", "input_2d", "seed", "steps", "action", "frames_scored",
+        "mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc",
+    ),
+    "robustness": ("run", "variant", "seed", "corruption", "level", "mpjpe", "p_mpjpe"),
+    "steps": ("run", "variant", "pde", "steps", "mpjpe", "p_mpjpe", "seconds_per_clip"),
+    "ttest": (
+        "comparison", "frames", "input_2d", "metric", "n_a", "mean_a", "sd_a", "n_b", "mean_b", "sd_b",
+        "t", "df", "p_value", "test",
+    ),
+}
+
+# One row per measurement: these columns identify a row (a repeated key means a broken collect).
+RESULT_KEYS = {
+    "metrics": ("run", "action"),
+    "robustness": ("run", "corruption", "level"),
+    "steps": ("run", "steps"),
+    "ttest": ("comparison", "frames", "input_2d", "metric", "test"),
+}
+
+# Per-run results: which runs each kind is made for, and by which CLI command.
+RESULT_KINDS = ("metrics", "robustness", "steps")
+RUN_KIND_OF_RESULT = {"metrics": "train", "robustness": "robustness", "steps": "steps"}
+COMMAND_OF_RESULT = {"metrics": "evaluate", "robustness": "robustness", "steps": "steps"}
+
+# Files of one run, under runs/<ID>/.
+CHECKPOINT_FILE = "checkpoint.pt"  # resume state, written after every epoch
+MODEL_FILE = "model.pt"  # the selected weights, written when training is done
+EVALUATE_SUMMARY_FILE = "evaluate.json"  # MPJPE, P-MPJPE, seconds per clip (a dvc metric)
+LIVE_DIR = "dvclive"  # training curves
+PROVENANCE_FILE = "provenance.json"  # results/provenance.json: which data the numbers come from
+
+
+def run_dir(runs_root: str | Path, run_id: str) -> Path:
+    """runs/<ID>/: checkpoint.pt, model.pt, dvclive/, evaluate.json."""
+    return Path(runs_root) / run_id
+
+
+def model_path(runs_root: str | Path, run_id: str) -> Path:
+    """runs/<ID>/model.pt, the trained weights that evaluate, the sweeps and predict load."""
+    return run_dir(runs_root, run_id) / MODEL_FILE
+
+
+def run_result_path(results_root: str | Path, kind: str, run_id: str) -> Path:
+    """Per-run tidy CSV: results/per_run/<kind>/<ID>.csv (kind: metrics | robustness | steps).
+
+    One folder per kind (not runs/<ID>/) so each collect stage depends on exactly its own inputs.
+    """
+    if kind not in RESULT_KINDS:
+        raise ConfigError(f"result kind must be one of {', '.join(RESULT_KINDS)}, got {kind!r}")
+    return Path(results_root) / "per_run" / kind / f"{run_id}.csv"
+
+
+def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.DataFrame, list[RunSpec]]:
+    """Concatenate the per-run CSVs of ``kind`` in run order: (table, runs).
+
+    Raises ConfigError naming every run whose file is missing and the command that makes it.
+    """
+    import pandas as pd
+
+    if kind not in RESULT_KINDS:
+        raise ConfigError(f"result kind must be one of {', '.join(RESULT_KINDS)}, got {kind!r}")
+    runs = params.runs(RUN_KIND_OF_RESULT[kind])
+    paths = [run_result_path(results_root, kind, run.id) for run in runs]
+    missing = [run.id for run, path in zip(runs, paths) if not path.is_file()]
+    if missing:
+        raise ConfigError(
+            f"cannot collect {kind}: {len(missing)} of {len(runs)} runs have no {kind} file yet: "
+            f"{', '.join(missing)}. Run `diff3dhpe {COMMAND_OF_RESULT[kind]} --run ID` for each "
+            f"(or `dvc repro`)"
+        )
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    if kind == "metrics":  # regression runs have no S: keep the column integer, not float
+        table["steps"] = table["steps"].astype("Int64")
+    return table, runs
