@@ -16,9 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "diff3dhpe"
 # Floors, lowest first: a module may import its own floor and the ones below, never one above.
 FLOORS = [
     {"errors", "atomic", "utils"},
-    {"variants", "metrics", "diffusion", "data", "models", "baselines"},
+    {"variants", "metrics", "diffusion", "data", "models", "baselines", "keypoints"},
     {"config", "results", "checkpoints", "fastpaths", "distributed"},
-    {"assemble", "prepare", "plan", "stats", "report"},
+    {"assemble", "prepare", "plan", "stats", "report", "render"},
     {"train", "evaluate"},
     {"cli"},
 ]
