@@ -11,23 +11,35 @@ Train, evaluate and predict all go through here, so a run is built one way only:
 - ``load_trained(params, run_id)`` and ``predict_sequences(params, trained, sequences, layout, steps)``:
   the trained model ready to sample, and whole sequences lifted in mm with flip test-time
   augmentation, stitched so that every frame is predicted exactly once.
+- ``trained_from_checkpoint(params, file, ...)``: the same ``TrainedRun`` from any checkpoint file (an
+  official release or our own ``model.pt`` / ``checkpoint.pt``), with the normalisation it must be
+  decoded with (``release_scale``: the release's constant from the data files; ``resolve_scale``);
+  ``checkpoint_run_spec`` says which setting it is evaluated in, ``limit_test_sequences`` picks a
+  quick-look subset.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from diff3dhpe.checkpoints import load_model
+from diff3dhpe.checkpoints import LoadedCheckpoint, load_lifter, load_model
 from diff3dhpe.config import H36M_2D_ROLE, EvaluateParams, Params, check_data_files
 from diff3dhpe.data.augment import flip_keypoints
 from diff3dhpe.data.clips import ClipBatches, ClipIndex, apply_valid, seq2frame_clips, seq2seq_clips, stitch
 from diff3dhpe.data.dataset import PoseDataset, PoseSequence, load_3dhp, load_h36m
+from diff3dhpe.data.normalisation import (
+    RELEASE_SCALE_UNIT,
+    release_scale_3dhp,
+    release_scale_h36m,
+    release_scale_mm,
+)
 from diff3dhpe.data.skeleton import JointLayout
 from diff3dhpe.diffusion import Diffusion
 from diff3dhpe.errors import ConfigError
@@ -43,7 +55,7 @@ from diff3dhpe.fastpaths import (
 from diff3dhpe.models import build_model
 from diff3dhpe.results import model_path
 from diff3dhpe.utils import derive_seed, select_device
-from diff3dhpe.variants import RunSpec, Variant
+from diff3dhpe.variants import DATASETS, INPUTS_2D, RunSpec, Variant, parse_run_id
 
 log = logging.getLogger("diff3dhpe.assemble")
 
@@ -162,13 +174,22 @@ def predict_normalised(
 @dataclass
 class TrainedRun:
     """A trained run ready to lift 2D: the sampling model (bf16 copy / compiled as evaluate.* asks),
-    the normalisation scale (mm), the device and the autocast precision to call the model under."""
+    the normalisation scale (mm), the device and the autocast precision to call the model under.
+
+    ``diffusion``: the schedule to sample with; None = params.diffusion (our runs). Official files
+    carry their own (T = 1000, the release's update form; see ``trained_from_checkpoint``).
+    ``checkpoint`` / ``normalisation``: for a model read from a file, what the file is and how
+    ``scale`` was chosen (e.g. "release: s = 1.0207 m from data/data_3d_h36m.npz").
+    """
 
     run: RunSpec
     model: torch.nn.Module
     scale: float
     device: torch.device
     autocast: str = "fp32"
+    diffusion: Diffusion | None = None
+    checkpoint: LoadedCheckpoint | None = None
+    normalisation: str = "ours"
 
 
 def load_trained(
@@ -186,11 +207,236 @@ def load_trained(
     model, state = load_model(path)
     if state.get("variant") not in (None, run.variant):
         raise ConfigError(f"{path} holds a {state['variant']!r} model, but run {run.id} is {run.variant!r}")
+    model, device, precision = _on_device(params, model, run.id)
+    return TrainedRun(run, model, float(state["scale"]), device, precision)
+
+
+def _on_device(
+    params: Params, model: torch.nn.Module, name: str
+) -> tuple[torch.nn.Module, torch.device, str]:
+    """The model on train.device (CUDA when present for 'auto'; CPU threads from train.cpu_threads),
+    prepared by ``sampling_model``: (model, device, autocast precision)."""
     device = select_device(params.train.device)
     if device.type == "cpu":
         configure_cpu(params.train.cpu_threads)
-    model, precision = sampling_model(model.to(device).eval(), params.evaluate, device, run.id)
-    return TrainedRun(run, model, float(state["scale"]), device, precision)
+    model, precision = sampling_model(model.to(device).eval(), params.evaluate, device, name)
+    return model, device, precision
+
+
+# ---------------------------------------------------------------- models from checkpoint files
+@dataclass(frozen=True)
+class ReleaseScale:
+    """The release's normalisation constant of one dataset (METHOD.md §8a).
+
+    ``value`` in the release's own ``unit`` ('m' for Human3.6M, 'mm' for MPI-INF-3DHP), ``mm`` the
+    decode factor (a normalised prediction × mm = millimetres) and the data ``files`` it was read from.
+    """
+
+    dataset: str
+    value: float
+    unit: str
+    mm: float
+    files: tuple[Path, ...]
+
+    def __str__(self) -> str:
+        return (f"release: s = {self.value:.6g} {self.unit} from {', '.join(map(str, self.files))} "
+                f"(decode factor {self.mm:.6g} mm)")
+
+
+def release_scale(params: Params, dataset: str) -> ReleaseScale:
+    """The constant official weights must be decoded with, from the data files of params data.*.
+
+    Human3.6M: ``release_scale_h36m`` of the 3D file (all subjects, 32 joints, 4 cameras; metres);
+    MPI-INF-3DHP: ``release_scale_3dhp`` of the train and test files (mm). Works for data.source
+    synthetic, files and raw alike (the files in data.dir). Source: METHOD.md §8a.
+
+    Raises ConfigError: unknown dataset, or a missing file (naming its params key);
+    DataFormatError: a malformed file.
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    check_data_files(params, [dataset], inputs_2d=[])  # the 3D files only
+    data = params.data
+    if dataset == "h36m":
+        files = (data.file("h36m", "file_3d"),)
+        value = release_scale_h36m(files[0])
+    else:
+        files = (data.file("3dhp", "train"), data.file("3dhp", "test"))
+        value = release_scale_3dhp(*files)
+    return ReleaseScale(dataset, value, RELEASE_SCALE_UNIT[dataset], release_scale_mm(dataset, value), files)
+
+
+NORMALISATIONS = ("release", "ours")  # or a number in mm; the default depends on the file
+
+
+def resolve_scale(
+    params: Params, checkpoint: LoadedCheckpoint, run: RunSpec, normalisation: str | float | None = None,
+    data: PoseDataset | None = None,
+) -> tuple[float, str]:
+    """The scale (mm) that decodes ``checkpoint``'s normalised output in the setting ``run``, and how it
+    was chosen (a line for logs and tables).
+
+    ``normalisation``: None = the default for the file (official: 'release'; ours: the file's own
+    ``scale``); 'release' = ``release_scale`` (METHOD.md §8a); 'ours' = ``PoseDataset.scale()`` (the
+    training subjects of params, 17 joints; ``data`` is loaded when not given); a positive number
+    (or its string) = that many mm.
+
+    Raises ConfigError: any other value (names the flag and the allowed values).
+    """
+    choice = _parse_normalisation(normalisation)
+    if choice is None and checkpoint.origin == "ours":
+        scale = float(checkpoint.scale)
+        return scale, f"checkpoint: the scale stored in {checkpoint.path.name} ({scale:.6g} mm)"
+    if choice is None or choice == "release":
+        found = release_scale(params, run.dataset)
+        return found.mm, str(found)
+    if choice == "ours":
+        data = data if data is not None else load_dataset(params, run.dataset, run.input_2d)
+        scale = data.scale()
+        return scale, f"ours: max |coordinate| over the training subjects of params ({scale:.6g} mm)"
+    return float(choice), f"given: {float(choice):.6g} mm"
+
+
+def _parse_normalisation(value: str | float | None) -> str | float | None:
+    if value is None or value in NORMALISATIONS:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number) or number <= 0:
+        raise ConfigError(
+            f"--normalisation must be 'release', 'ours' or a positive number of millimetres; got {value!r}"
+        )
+    return number
+
+
+def checkpoint_run_spec(checkpoint: LoadedCheckpoint, dataset: str | None = None,
+                        input_2d: str | None = None) -> RunSpec:
+    """The setting a checkpoint is evaluated in: dataset, 2D input, its F, its variant, a seed.
+
+    Our files know their run: ``dataset`` must then match it (H36M and 3DHP order the joints
+    differently) and default to it, as does ``input_2d`` (another input may be asked for). Official
+    files know neither: ``dataset`` is required, ``input_2d`` defaults to 'det' on Human3.6M (the
+    paper's Table 1) and 'gt' on MPI-INF-3DHP (the only one there); seed 0 stands in for the unknown.
+
+    Raises ConfigError: a missing, unknown or mismatched dataset, an unknown 2D input, or 'det' on 3DHP.
+    """
+    trained = parse_run_id(checkpoint.run) if checkpoint.run else None
+    if trained is not None and dataset not in (None, trained.dataset):
+        raise ConfigError(
+            f"checkpoint {checkpoint.path} was trained on {trained.dataset} (run {trained.id}), not "
+            f"{dataset}: the two datasets order the joints differently; drop --dataset or pass "
+            f"--dataset {trained.dataset}"
+        )
+    dataset = dataset or (trained.dataset if trained else None)
+    if dataset is None:
+        what = (f"an official {checkpoint.layout} file" if checkpoint.origin == "official"
+                else "a file without its run id")
+        raise ConfigError(
+            f"checkpoint {checkpoint.path} is {what}, which does not say which dataset it was trained on: "
+            f"pass --dataset h36m or --dataset 3dhp"
+        )
+    if dataset not in DATASETS:
+        raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    input_2d = input_2d or (trained.input_2d if trained else ("det" if dataset == "h36m" else "gt"))
+    if input_2d not in INPUTS_2D:
+        raise ConfigError(f"--input-2d must be one of {', '.join(INPUTS_2D)}, got {input_2d!r}")
+    if dataset == "3dhp" and input_2d != "gt":
+        raise ConfigError(f"3dhp has ground-truth 2D only: pass --input-2d gt (got {input_2d!r})")
+    return RunSpec(dataset, input_2d, checkpoint.frames, checkpoint.variant, trained.seed if trained else 0)
+
+
+def trained_from_checkpoint(
+    params: Params,
+    checkpoint: str | Path | LoadedCheckpoint,
+    *,
+    dataset: str | None = None,
+    input_2d: str | None = None,
+    normalisation: str | float | None = None,
+    compat: str | None = None,
+    data: PoseDataset | None = None,
+) -> TrainedRun:
+    """Any checkpoint file (official release or ours, see ``load_lifter``) ready to lift 2D.
+
+    The setting comes from ``checkpoint_run_spec(checkpoint, dataset, input_2d)``; the scale from
+    ``resolve_scale(params, ..., normalisation, data)`` (official files: the release constant of
+    params' data files by default). Diffusion variants sample with: official files, T = the length of
+    the file's schedule buffer (else 1000) and the release's update form (``compat`` 'release',
+    METHOD.md §3, so the weights run as their authors ran them); our files, params.diffusion; ``compat``
+    ('paper' | 'release') overrides the form. Device, threads and the fast paths as ``load_trained``.
+
+    Raises CheckpointError (unreadable, unsafe or unrecognised file) and ConfigError (setting,
+    normalisation or compat); a release schedule that is not the cosine one is logged as a warning.
+    """
+    loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_lifter(checkpoint)
+    run = checkpoint_run_spec(loaded, dataset, input_2d)
+    scale, how = resolve_scale(params, loaded, run, normalisation, data)
+    diffusion = _checkpoint_diffusion(params, loaded, compat) if run.spec.diffusion else None
+    model, device, precision = _on_device(params, loaded.model, loaded.path.name)
+    return TrainedRun(run, model, scale, device, precision, diffusion=diffusion, checkpoint=loaded,
+                      normalisation=how)
+
+
+def _checkpoint_diffusion(params: Params, loaded: LoadedCheckpoint, compat: str | None) -> Diffusion:
+    d = params.diffusion
+    if loaded.origin == "ours":
+        return Diffusion(timesteps=d.timesteps, compat=compat or d.compat, k_clip=d.k_clip)
+    found = loaded.alphas_cumprod
+    diffusion = Diffusion(compat=compat or "release", k_clip=d.k_clip,
+                          **({"timesteps": int(found.numel())} if found is not None else {}))
+    if found is not None:
+        deviation = float((diffusion.alphas_cumprod.double() - found).abs().max())
+        if deviation > 1e-5:
+            log.warning("%s: the file's noise schedule (alphas_cumprod) differs from the cosine schedule "
+                        "by up to %.3g; sampling with the cosine schedule (METHOD.md §1)", loaded.path,
+                        deviation)
+    return diffusion
+
+
+def limit_test_sequences(
+    sequences: list[PoseSequence], subjects: list[str] | None = None, max_frames: int | None = None
+) -> list[PoseSequence]:
+    """A quick-look subset of test sequences, in their order.
+
+    ``subjects``: keep these subjects only (Human3.6M 'S9', 'S11'; MPI-INF-3DHP 'TS1'..'TS6').
+    ``max_frames``: keep the first ``max_frames`` scored (valid) frames in all: whole sequences
+    in order, the last one cut right after its last kept valid frame.
+
+    Raises ConfigError: a subject that is not among the test sequences (listing those that are),
+    ``max_frames`` < 1, or nothing left to score.
+    """
+    if subjects:
+        present = list(dict.fromkeys(seq.subject for seq in sequences))
+        unknown = [s for s in subjects if s not in present]
+        if unknown:
+            raise ConfigError(
+                f"--subjects {' '.join(unknown)}: not among the test subjects of params "
+                f"(data.subjects.test / the 3DHP test file): {' '.join(present)}"
+            )
+        sequences = [seq for seq in sequences if seq.subject in subjects]
+    if max_frames is not None:
+        if max_frames < 1:
+            raise ConfigError(f"--max-frames must be a positive number of frames, got {max_frames}")
+        kept, left = [], max_frames
+        for seq in sequences:
+            if left == 0:
+                break
+            scored = np.flatnonzero(seq.valid)
+            if not scored.size:
+                continue
+            if scored.size > left:
+                end = int(scored[left - 1]) + 1
+                seq = replace(seq, keypoints_2d=seq.keypoints_2d[:end], poses_3d=seq.poses_3d[:end],
+                              valid=seq.valid[:end])
+            kept.append(seq)
+            left -= min(left, scored.size)
+        sequences = kept
+    if not any(seq.valid.any() for seq in sequences):
+        raise ConfigError(
+            "no test frame left to score (check --subjects / --max-frames and data.subjects.test)"
+        )
+    return sequences
 
 
 def sampling_model(
@@ -218,19 +464,26 @@ def sampling_model(
 
 @torch.no_grad()
 def predict_sequences(
-    params: Params, trained: TrainedRun, sequences: list[PoseSequence], layout: JointLayout, steps: int | None
+    params: Params,
+    trained: TrainedRun,
+    sequences: list[PoseSequence],
+    layout: JointLayout,
+    steps: int | None,
+    progress: bool = False,
 ) -> tuple[list[np.ndarray], float]:
     """Whole sequences lifted to 3D: per-sequence (N, J, 3) in mm, and the seconds spent per clip.
 
     Clips of the run's F frames in batches of evaluate.batch_size; with evaluate.flip_test the mirrored
     2D is predicted too, un-mirrored and averaged; noise is seeded from evaluate.seed; each frame is
     taken from exactly one clip (``stitch``). With evaluate.cuda_graphs, one-hypothesis diffusion
-    sampling replays a CUDA graph per batch shape (same numbers as eager).
+    sampling replays a CUDA graph per batch shape (same numbers as eager). Diffusion samples with
+    ``trained.diffusion``, or params.diffusion when that is None. ``progress``: a tqdm bar over the
+    batches (shown on a terminal only).
     """
     run, model, device = trained.run, trained.model, trained.device
     variant = run.spec
     cfg = params.evaluate
-    diffusion = make_diffusion(params) if variant.diffusion else None
+    diffusion = (trained.diffusion or make_diffusion(params)) if variant.diffusion else None
     index = clip_index(run, sequences)
     batches = ClipBatches(
         sequences,
@@ -257,7 +510,9 @@ def predict_sequences(
 
     outputs = []
     started = time.perf_counter()
-    for batch in batches:
+    bar = tqdm(batches, total=len(batches), desc=f"lifting {len(index)} clips", unit="batch", leave=False,
+               disable=None if progress else True)
+    for batch in bar:
         x2d = batch["x2d"].to(device)  # (B, F, J, 2)
         with autocast(trained.autocast, device):
             pred = predict(x2d)

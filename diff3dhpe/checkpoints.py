@@ -19,6 +19,7 @@ import os
 import pickle
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,10 @@ import torch
 from torch import nn
 
 from .atomic import atomic_open
+from .data.skeleton import NUM_JOINTS
 from .errors import CheckpointError, ConfigError
 from .models import build_model
+from .variants import VARIANTS
 
 PathLike = str | os.PathLike
 
@@ -230,17 +233,10 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
 def load_model(path: PathLike) -> tuple[nn.Module, dict]:
     """Rebuild the model of ``state['model_config']``, load its weights; return (model in eval, state)."""
     state = load_checkpoint(path)
-    for key in ("model_config", "model"):
-        if key not in state:
-            raise CheckpointError(f"checkpoint {path} has no {key!r} entry (found keys {sorted(state)})")
-    try:
-        model = build_model(**state["model_config"])
-    except (ConfigError, TypeError) as err:
-        raise CheckpointError(
-            f"checkpoint {path}: model_config {state['model_config']!r} is invalid: {err}"
-        ) from err
-    load_state_dict_strict(model, state["model"], f"checkpoint {path}")
-    return model.eval(), state
+    if "model_config" not in state:
+        raise CheckpointError(f"checkpoint {path} has no 'model_config' entry (found keys {sorted(state)})")
+    model, _ = _model_from_state(state, Path(path))
+    return model, state
 
 
 # ---------------------------------------------------------------- official checkpoints
@@ -399,7 +395,8 @@ def _infer_poseformer_config(sd: Mapping[str, torch.Tensor], source: str, heads:
     }
 
 
-def load_official(path_or_dict: PathLike | Mapping, *, pde: bool | None = None, heads: int = 8) -> nn.Module:
+def load_official(path_or_dict: PathLike | Mapping, *, pde: bool | None = None, heads: int = 8,
+                  source: str | None = None) -> nn.Module:
     """Build our model from an official release checkpoint and load every tensor (strict).
 
     Layouts (METHOD.md §8, §8a): Diff3DHPE (``model_diffusion``; backbone keys under
@@ -415,11 +412,13 @@ def load_official(path_or_dict: PathLike | Mapping, *, pde: bool | None = None, 
     (B, F, 17, 2) -> (B, F, 17, 3), PoseFormer to the centre frame (B, 1, 17, 3), in the release's
     normalised units (see ``diff3dhpe.data.normalisation``).
 
+    ``source`` names an already loaded dict in error messages (default "official checkpoint dict").
+
     Raises CheckpointError: unreadable or unsafe file; unrecognised layout (names the layouts tried
     and the first keys found); shapes that cannot be inferred; missing, unexpected or wrong-shape keys.
     """
     if isinstance(path_or_dict, Mapping):
-        checkpoint, source = path_or_dict, "official checkpoint dict"
+        checkpoint, source = path_or_dict, source or "official checkpoint dict"
     else:
         checkpoint = load_checkpoint(path_or_dict, allow_numpy=True)
         source = f"official checkpoint {path_or_dict}"
@@ -435,3 +434,117 @@ def load_official(path_or_dict: PathLike | Mapping, *, pde: bool | None = None, 
     load_state_dict_strict(model, state_dict, source)
     model.official_layout = kind
     return model.eval()
+
+
+# ---------------------------------------------------------------- any lifter checkpoint
+
+# The variant an official release file is (EXPERIMENTS.md §1): (release name, backbone) -> variant.
+# A bare backbone state dict says only its backbone and objective: denoisers are taken as Diff3DHPE.
+OFFICIAL_VARIANTS = {
+    ("Diff3DHPE", "mixste"): "diff3dhpe-m",
+    ("Diff3DHPE", "poseformer"): "diff3dhpe-p",
+    ("MixSTE", "mixste"): "mixste",
+    ("PoseFormer", "poseformer"): "poseformer",
+}
+_BARE_VARIANTS = {("mixste", "denoiser"): "diff3dhpe-m", ("poseformer", "denoiser"): "diff3dhpe-p",
+                  ("mixste", "regression"): "mixste", ("poseformer", "regression"): "poseformer"}
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A lifter read from any checkpoint file ``load_lifter`` knows, and what the file says about it.
+
+    ``origin``: "official" (a release file, METHOD.md §8) or "ours" (``model.pt`` / ``checkpoint.pt``).
+    ``layout``: the release name ("Diff3DHPE", "MixSTE", "PoseFormer", "state dict") or "diff3dhpe".
+    ``variant``: the EXPERIMENTS.md §1 variant (stored in our files, inferred for release files).
+    ``run``: our files' run id (dataset, 2D input, F and seed it was trained with); None for releases.
+    ``scale``: our files' normalisation scale in mm; None for releases (they store none, METHOD.md §8a).
+    ``alphas_cumprod``: the noise-schedule buffer a release Diff3DHPE file carries (T,), else None.
+    """
+
+    path: Path
+    model: nn.Module
+    origin: str
+    layout: str
+    variant: str
+    run: str | None = None
+    scale: float | None = None
+    alphas_cumprod: torch.Tensor | None = None
+
+    @property
+    def frames(self) -> int:
+        """F, the input window of the model (read off its temporal positional embedding)."""
+        return int(self.model.config["frames"])
+
+
+def load_lifter(path: PathLike, *, heads: int = 8) -> LoadedCheckpoint:
+    """Read a lifter from an official release file or from our own ``model.pt`` / ``checkpoint.pt``.
+
+    The file is read once with ``load_checkpoint(allow_numpy=True)`` (our files need no more than the
+    default allow-list; releases add numpy scalars and the legacy RandomState). A dict with
+    ``model_config`` is ours: rebuilt from it, ``variant``, ``run`` and ``scale`` taken from the file.
+    Anything else goes to ``load_official`` (``heads``: not recoverable from shapes, 8 in every
+    release); its variant comes from ``OFFICIAL_VARIANTS``. The model is returned in eval mode, on the CPU.
+
+    Raises CheckpointError: file missing, unreadable or unsafe; an unrecognised layout (naming the
+    layouts tried and the keys found); our file without ``variant`` or with a variant that does not
+    match its model (backbone, objective); a model with another joint count than 17.
+    """
+    path = Path(path)
+    state = load_checkpoint(path, allow_numpy=True)
+    if "model_config" in state:
+        model, _ = _model_from_state(state, path)
+        variant = state.get("variant")
+        if variant not in VARIANTS:
+            raise CheckpointError(
+                f"checkpoint {path}: entry 'variant' is {variant!r}, expected one of {sorted(VARIANTS)} "
+                f"(files written by `diff3dhpe train` store it)"
+            )
+        if not isinstance(state.get("scale"), int | float) or not state["scale"] > 0:
+            raise CheckpointError(f"checkpoint {path}: entry 'scale' (mm) is {state.get('scale')!r}, "
+                                  f"expected a positive number")
+        loaded = LoadedCheckpoint(path, model, "ours", "diff3dhpe", variant, run=state.get("run"),
+                                  scale=float(state["scale"]))
+    else:
+        model = load_official(state, heads=heads, source=f"official checkpoint {path}")
+        config = model.config
+        variant = OFFICIAL_VARIANTS.get((model.official_layout, config["backbone"])) or _BARE_VARIANTS[
+            (config["backbone"], config["objective"])]
+        loaded = LoadedCheckpoint(path, model, "official", model.official_layout, variant,
+                                  alphas_cumprod=_release_schedule(state))
+    spec = VARIANTS[loaded.variant]
+    config = loaded.model.config
+    if (config["backbone"], config["objective"]) != (spec.backbone, spec.model_objective):
+        raise CheckpointError(
+            f"checkpoint {path}: holds a {config['backbone']} {config['objective']} model, but its variant "
+            f"{loaded.variant!r} is a {spec.backbone} {spec.model_objective}"
+        )
+    if config["num_joints"] != NUM_JOINTS:
+        raise CheckpointError(f"checkpoint {path}: the model has {config['num_joints']} joints, "
+                              f"expected {NUM_JOINTS} (Human3.6M / MPI-INF-3DHP layouts)")
+    return loaded
+
+
+def _model_from_state(state: Mapping, path: Path) -> tuple[nn.Module, Mapping]:
+    """Our model of ``state['model_config']`` with the weights of ``state['model']`` (eval mode)."""
+    if "model" not in state:
+        raise CheckpointError(f"checkpoint {path} has no 'model' entry (found keys {sorted(state)})")
+    try:
+        model = build_model(**state["model_config"])
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(
+            f"checkpoint {path}: model_config {state['model_config']!r} is invalid: {err}"
+        ) from err
+    load_state_dict_strict(model, state["model"], f"checkpoint {path}")
+    return model.eval(), state
+
+
+def _release_schedule(checkpoint: Mapping) -> torch.Tensor | None:
+    """The ``alphas_cumprod`` buffer of a release Diff3DHPE wrapper ('module.alphas_cumprod'), if any."""
+    entry = checkpoint.get("model_diffusion")
+    if not isinstance(entry, Mapping):
+        return None
+    for key, value in entry.items():
+        if _strip_prefix(str(key), "module.") == "alphas_cumprod" and isinstance(value, torch.Tensor):
+            return value.detach().to(torch.float64).flatten()
+    return None

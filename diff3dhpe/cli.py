@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from diff3dhpe.errors import ConfigError, Diff3DHPEError
+from diff3dhpe.variants import DATASETS, INPUTS_2D
 
 log = logging.getLogger("diff3dhpe.cli")
 
@@ -46,11 +47,59 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from diff3dhpe.results import EVALUATE_SUMMARY_FILE, run_dir, run_result_path
 
     params = load_params(args.params)
+    if args.checkpoint:
+        return _evaluate_checkpoint(args, params)
+    given = [flag for flag, value in _checkpoint_flags(args).items() if value not in (None, False)]
+    if given:
+        raise ConfigError(f"{', '.join(given)} apply to --checkpoint FILE only, not to --run")
     table, summary = evaluate_run(params, args.run, args.runs_dir)
     out = Path(args.out) if args.out else run_result_path(args.results, "metrics", args.run)
     atomic_write_csv(table, out)
     atomic_write_json(summary, run_dir(args.runs_dir, args.run) / EVALUATE_SUMMARY_FILE)
     print(f"{args.run}: MPJPE {summary['mpjpe']:.2f} mm -> {out}")
+
+
+def _checkpoint_flags(args: argparse.Namespace) -> dict[str, object]:
+    return {"--dataset": args.dataset, "--input-2d": args.input_2d, "--steps": args.steps,
+            "--normalisation": args.normalisation, "--compat": args.compat, "--subjects": args.subjects,
+            "--max-frames": args.max_frames}
+
+
+def _evaluate_checkpoint(args: argparse.Namespace, params) -> None:
+    from diff3dhpe.evaluate import evaluate_checkpoint, write_checkpoint_evaluation
+    from diff3dhpe.results import checkpoint_result_dir
+
+    evaluation = evaluate_checkpoint(
+        params, args.checkpoint, dataset=args.dataset, input_2d=args.input_2d, steps=args.steps,
+        normalisation=args.normalisation, compat=args.compat, subjects=args.subjects,
+        max_frames=args.max_frames, progress=True,
+    )
+    out = Path(args.out) if args.out else checkpoint_result_dir(args.results, args.checkpoint)
+    paths = write_checkpoint_evaluation(evaluation, out)
+    print(evaluation.summary_line())
+    print("\n".join(f"-> {path}" for path in paths))
+
+
+def cmd_normalisation(args: argparse.Namespace) -> None:
+    from diff3dhpe.assemble import release_scale
+    from diff3dhpe.config import load_params
+
+    params = load_params(args.params)
+    missing = []
+    for dataset in [args.dataset] if args.dataset else list(DATASETS):
+        try:
+            found = release_scale(params, dataset)
+        except ConfigError as err:  # without --dataset, a dataset whose files are absent is skipped
+            if args.dataset:
+                raise
+            missing.append(str(err))
+            continue
+        print(f"{dataset}: s = {found.value:.9g} {found.unit}; decode factor {found.mm:.9g} mm "
+              f"(pose_mm = prediction * {found.mm:.9g}) from {', '.join(map(str, found.files))}")
+    if len(missing) == len(DATASETS):
+        raise ConfigError("no data files for any dataset:\n" + "\n".join(missing))
+    for err in missing:
+        log.info("skipped: %s", err)
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
@@ -208,14 +257,59 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "evaluate",
         cmd_evaluate,
-        "score a trained run on the test set",
-        "Reads runs/<ID>/model.pt, params diffusion/evaluate/data and the test data.\n"
-        "Writes results/per_run/metrics/<ID>.csv (rows per action + Average; columns of\n"
-        "results/metrics.csv) and runs/<ID>/evaluate.json (MPJPE, seconds per clip).",
+        "score a trained run, or any checkpoint file, on the test set",
+        "--run ID: reads runs/<ID>/model.pt, params diffusion/evaluate/data and the test data;\n"
+        "  writes results/per_run/metrics/<ID>.csv (rows per action + Average; columns of\n"
+        "  results/metrics.csv) and runs/<ID>/evaluate.json (MPJPE, seconds per clip).\n"
+        "--checkpoint FILE: an official Diff3DHPE / MixSTE / PoseFormer release file or our own\n"
+        "  model.pt / checkpoint.pt. Variant and F come from the file; S from --steps, else params\n"
+        "  diffusion.steps for the setting, else the paper's; flip / hypotheses / batch size from\n"
+        "  params evaluate. Official files are decoded with the release's normalisation constant\n"
+        "  (see `diff3dhpe normalisation`), ours with their stored scale.\n"
+        "  Writes results/checkpoints/<file stem>/ (or --out DIR): metrics.csv (columns of\n"
+        "  results/metrics.csv, run = checkpoint:<file name>), table.md and table.tex (the paper's\n"
+        "  Table 1, 2 or 3 layout with the paper's row of the same method) and summary.json.",
     )
-    p.add_argument("--run", required=True, help="run id")
-    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/metrics/<ID>.csv")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="run id of the study (see `diff3dhpe runs`)")
+    which.add_argument("--checkpoint", metavar="FILE",
+                       help="checkpoint file: an official release, or our model.pt / checkpoint.pt")
+    p.add_argument("--out", default=None, help="--run: CSV path instead of results/per_run/metrics/<ID>.csv; "
+                   "--checkpoint: folder instead of results/checkpoints/<file stem>/")
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help="--checkpoint: test set (required for official files; ours know theirs)")
+    p.add_argument("--input-2d", choices=INPUTS_2D, default=None,
+                   help="--checkpoint: 2D input (default: det on h36m, gt on 3dhp; ours: their own)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="--checkpoint: sampling steps S (diffusion models)")
+    p.add_argument("--normalisation", default=None, metavar="release|ours|MM",
+                   help="--checkpoint: scale that decodes the output to mm: release (the release's constant "
+                   "from the data files; default for official files), ours (max |coordinate| over the "
+                   "training subjects of params) or a number in mm (default for our files: their stored "
+                   "scale)")
+    p.add_argument("--compat", choices=["paper", "release"], default=None,
+                   help="--checkpoint: DDIM update form (default: release for official files, params "
+                   "diffusion.compat for ours)")
+    p.add_argument("--subjects", nargs="+", default=None, metavar="S",
+                   help="--checkpoint: score only these test subjects (e.g. S9; 3DHP: TS1 ... TS6)")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N",
+                   help="--checkpoint: score only the first N test frames (a quick look)")
     dirs(p)
+
+    p = add(
+        "normalisation",
+        cmd_normalisation,
+        "print the release's normalisation constant (to use official weights)",
+        "Reads the 3D data files of params data.* (synthetic, files or raw: the files in data.dir).\n"
+        "Official weights predict root-relative camera-frame 3D divided by one constant s that the\n"
+        "release computes from the data files and stores nowhere (METHOD.md §8a):\n"
+        "  h36m: max |coordinate| over ALL subjects of the 3D file, 32 joints, 4 cameras, pelvis\n"
+        "        subtracted, in metres;\n"
+        "  3dhp: max |coordinate| over every sequence of the train AND test files, pelvis (joint 14)\n"
+        "        subtracted, in mm.\n"
+        "Prints s in the release's unit and the decode factor in mm (pose_mm = prediction * factor).",
+    )
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="one dataset (default: both)")
 
     p = add(
         "robustness",

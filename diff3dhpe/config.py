@@ -436,6 +436,46 @@ class Params(Strict):
             return self.diffusion.ddim_steps[run.frames]
         return self.diffusion.steps[run.dataset][run.input_2d][run.frames]
 
+    def steps_or_paper(self, run: RunSpec) -> tuple[int | None, str]:
+        """S for ``run`` outside the experiment matrix (e.g. an imported checkpoint), and where it came from.
+
+        params first (diffusion.steps.<dataset>.<input_2d>.<frames>, or diffusion.ddim_steps.<frames>
+        for ε models), else the paper's S for that setting: the defaults of ``DiffusionParams`` (H36M det
+        81: 9, 243: 5; gt 81: 5, 243: 6; 3DHP gt 27: 7; DDIM-M 81: 40, 243: 80). Returns (None, "") for
+        regression variants. Raises ConfigError naming the setting and the frame counts S is known for,
+        when neither has one (a model whose F is not a setting of that dataset: pass S explicitly).
+        """
+        predicts = run.spec.predicts
+        if predicts is None:
+            return None, ""
+        paper = DiffusionParams()
+        if predicts == "eps":
+            where = f"diffusion.ddim_steps.{run.frames}"
+            ours, theirs = self.diffusion.ddim_steps, paper.ddim_steps
+        else:
+            where = f"diffusion.steps.{run.dataset}.{run.input_2d}.{run.frames}"
+            ours = self.diffusion.steps.get(run.dataset, {}).get(run.input_2d, {})
+            theirs = paper.steps.get(run.dataset, {}).get(run.input_2d, {})
+        if run.frames in ours:
+            return ours[run.frames], f"params {where}"
+        if run.frames in theirs:
+            return theirs[run.frames], f"the paper's S for this setting ({where} is not in params)"
+        known = sorted(set(ours) | set(theirs))
+        elsewhere = sorted(
+            f"{dataset}/{input_2d}"
+            for source in (self.diffusion.steps, paper.steps)
+            for dataset, by_input in source.items()
+            for input_2d, by_frames in by_input.items()
+            if run.frames in by_frames and (dataset, input_2d) != (run.dataset, run.input_2d)
+        )
+        hint = f"; F={run.frames} is a setting of {', '.join(dict.fromkeys(elsewhere))}" if elsewhere else ""
+        raise ConfigError(
+            f"no sampling steps S for a {run.variant} model with F={run.frames} frames on "
+            f"{run.dataset}/{run.input_2d}: neither params ({where}) nor the paper has one (S is known "
+            f"there for F = {', '.join(map(str, known)) or 'none'}){hint}. Check the dataset and 2D input, "
+            f"or pass S explicitly (--steps S)"
+        )
+
     def run_digest(self, run: RunSpec) -> str:
         """Hash of every setting that shapes a run's training; a checkpoint made otherwise is not resumed.
 

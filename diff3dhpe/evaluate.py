@@ -3,31 +3,70 @@
 Lifting (clips, flip test-time augmentation, DDIM from seeded noise, stitching, × scale to mm) is
 ``diff3dhpe.assemble.predict_sequences``; this module scores it. Human3.6M: the per-action protocol
 (frame-weighted per action group, ``Average`` unweighted over groups). MPI-INF-3DHP: valid frames only;
-MPJPE etc. = mean of the per-sequence means (as the release code), PCK/AUC pooled over all valid frames.
+MPJPE both ways, labelled: ``Average`` = mean of the per-sequence means (the release code) and ``All`` =
+every valid frame pooled (the official MATLAB script); PCK/AUC pooled over all valid frames.
+
+Any checkpoint file, official release or ours, is scored the same way by ``evaluate_checkpoint`` (what
+`diff3dhpe evaluate --checkpoint` runs), laid out as the paper's Table 1, 2 or 3 beside the paper's row.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from diff3dhpe import metrics
-from diff3dhpe.assemble import load_run_dataset, load_trained, predict_sequences
+from diff3dhpe.assemble import (
+    TrainedRun,
+    checkpoint_run_spec,
+    limit_test_sequences,
+    load_dataset,
+    load_run_dataset,
+    load_trained,
+    predict_sequences,
+    trained_from_checkpoint,
+)
+from diff3dhpe.atomic import atomic_write_csv, atomic_write_json
+from diff3dhpe.checkpoints import load_lifter
 from diff3dhpe.config import Params
 from diff3dhpe.data.augment import corrupt, corruption_rng
 from diff3dhpe.data.dataset import PoseSequence
-from diff3dhpe.errors import ConfigError
-from diff3dhpe.results import AVERAGE, RESULT_COLUMNS
+from diff3dhpe.data.skeleton import JointLayout
+from diff3dhpe.errors import ConfigError, ShapeError
+from diff3dhpe.prepare import provenance_label
+from diff3dhpe.report.paper import PAPER_METHODS
+from diff3dhpe.report.tables import Table, run_table, write_table
+from diff3dhpe.results import (
+    ALL_FRAMES,
+    AVERAGE,
+    CHECKPOINT_RESULT_FILES,
+    RESULT_COLUMNS,
+    checkpoint_run_name,
+)
+from diff3dhpe.variants import DATASET_NAMES, VARIANTS, RunSpec
 
 log = logging.getLogger("diff3dhpe.evaluate")
 
 
 def score(dataset: str, sequences: list[PoseSequence], predictions: list[np.ndarray]) -> pd.DataFrame:
-    """Rows action, frames_scored, mpjpe, p_mpjpe, n_mpjpe, mpjve, pck, auc; last row 'Average'."""
+    """Test-set metrics: rows action, frames_scored, mpjpe, p_mpjpe, n_mpjpe, mpjve, pck, auc (mm, %).
+
+    ``predictions``: one (N, J, 3) array in mm per sequence, aligned with ``sequences``.
+    Human3.6M ('h36m'): one row per action group (frame-weighted over its sequences), then 'Average'
+    (unweighted over groups; DATA.md §4); pck / auc are NaN. MPI-INF-3DHP ('3dhp'): valid frames only,
+    one row per test sequence, then two summary rows (``diff3dhpe.results``):
+    'Average' = the mean of the per-sequence means (the release code's MPJPE) and 'All' = every valid
+    frame pooled (the official MATLAB script's "All" row), both from ``metrics.mpjpe_3dhp_conventions``;
+    PCK / AUC are pooled over all valid frames in both rows.
+
+    Raises ShapeError: a 3DHP sequence without a valid frame, shapes or values the metrics refuse.
+    """
     if dataset == "h36m":
         records = [
             {"action": seq.action, **metrics.per_frame_errors(pred, seq.poses_3d)}
@@ -37,36 +76,38 @@ def score(dataset: str, sequences: list[PoseSequence], predictions: list[np.ndar
         table["pck"] = np.nan
         table["auc"] = np.nan
         return table
-    rows, pooled_pck, pooled_auc = [], [], []
+    rows = []
+    pooled: dict[str, list[np.ndarray]] = {m: [] for m in metrics.METRIC_NAMES}
     for seq, pred in zip(sequences, predictions):
         valid = seq.valid.astype(bool)
         gt, est = seq.poses_3d[valid], pred[valid]
-        errors = metrics.per_frame_errors(est, gt)
+        if not valid.any():
+            raise ShapeError(f"{seq.name}: no valid frame to score (MPI-INF-3DHP scores valid frames only)")
+        per_frame = metrics.per_frame_errors(est, gt)
         # velocity error only between consecutive frames that are both valid
         velocity = metrics.mpjve_per_frame(pred, np.nan_to_num(seq.poses_3d))
         both = valid & np.concatenate([[False], valid[:-1]])
-        pck = metrics.pck_per_frame(est, gt)
-        auc = metrics.auc_per_frame(est, gt)
-        pooled_pck.append(pck)
-        pooled_auc.append(auc)
-        rows.append(
-            {
-                "action": seq.action,
-                "frames_scored": int(valid.sum()),
-                "mpjpe": errors["mpjpe"].mean(),
-                "p_mpjpe": errors["p_mpjpe"].mean(),
-                "n_mpjpe": errors["n_mpjpe"].mean(),
-                "mpjve": float(np.nanmean(velocity[both])) if both.any() else np.nan,
-                "pck": pck.mean(),
-                "auc": auc.mean(),
-            }
-        )
+        per_frame["mpjve"] = velocity[both]
+        per_frame["pck"] = metrics.pck_per_frame(est, gt)
+        per_frame["auc"] = metrics.auc_per_frame(est, gt)
+        row = {"action": seq.action, "frames_scored": int(valid.sum())}
+        for metric, values in per_frame.items():
+            pooled[metric].append(values)
+            row[metric] = float(np.nanmean(values)) if values.size else np.nan
+        rows.append(row)
     table = pd.DataFrame(rows)
-    average = {"action": AVERAGE, "frames_scored": int(table["frames_scored"].sum())}
-    average.update({m: float(table[m].mean()) for m in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")})
-    average["pck"] = float(np.concatenate(pooled_pck).mean())
-    average["auc"] = float(np.concatenate(pooled_auc).mean())
-    return pd.concat([table, pd.DataFrame([average])], ignore_index=True)
+    mpjpe = metrics.mpjpe_3dhp_conventions(pooled["mpjpe"])
+    frames = int(mpjpe["frames_scored"])
+    pck = float(np.concatenate(pooled["pck"]).mean())
+    auc = float(np.concatenate(pooled["auc"]).mean())
+    average = {"action": AVERAGE, "frames_scored": frames, "mpjpe": mpjpe["mpjpe_sequence_mean"]}
+    average.update({m: float(table[m].mean()) for m in ("p_mpjpe", "n_mpjpe", "mpjve")})
+    every = {"action": ALL_FRAMES, "frames_scored": frames, "mpjpe": mpjpe["mpjpe_all_frames"]}
+    for metric in ("p_mpjpe", "n_mpjpe", "mpjve"):
+        values = np.concatenate(pooled[metric])
+        every[metric] = float(values.mean()) if values.size else np.nan
+    summary = pd.DataFrame([{**average, "pck": pck, "auc": auc}, {**every, "pck": pck, "auc": auc}])
+    return pd.concat([table, summary], ignore_index=True)
 
 
 def evaluate_run(params: Params, run_id: str, runs_root: str | Path = "runs") -> tuple[pd.DataFrame, dict]:
@@ -76,20 +117,7 @@ def evaluate_run(params: Params, run_id: str, runs_root: str | Path = "runs") ->
     dataset = load_run_dataset(params, run)
     steps = params.sampling_steps(run)
     predictions, seconds = predict_sequences(params, trained, dataset.test, dataset.layout, steps)
-    table = score(run.dataset, dataset.test, predictions)
-    ids = {
-        "run": run.id,
-        "dataset": run.dataset,
-        "variant": run.variant,
-        "frames": run.frames,
-        "input_2d": run.input_2d,
-        "seed": run.seed,
-        "steps": steps if steps is not None else pd.NA,
-    }
-    for key, value in ids.items():
-        table[key] = value
-    table["steps"] = table["steps"].astype("Int64")
-    table = table[list(RESULT_COLUMNS["metrics"])]
+    table = _metrics_rows(score(run.dataset, dataset.test, predictions), run, run.id, run.seed, steps)
     average = table[table["action"] == AVERAGE].iloc[0]
     summary = {
         "run": run.id,
@@ -106,6 +134,25 @@ def evaluate_run(params: Params, run_id: str, runs_root: str | Path = "runs") ->
         seconds,
     )
     return table, summary
+
+
+def _metrics_rows(table: pd.DataFrame, run: RunSpec, name: str, seed: int | None, steps: int | None
+                  ) -> pd.DataFrame:
+    """``score`` rows with the run's columns, in the order of results/metrics.csv (seed, steps may be NA)."""
+    ids = {
+        "run": name,
+        "dataset": run.dataset,
+        "variant": run.variant,
+        "frames": run.frames,
+        "input_2d": run.input_2d,
+        "seed": seed if seed is not None else pd.NA,
+        "steps": steps if steps is not None else pd.NA,
+    }
+    for key, value in ids.items():
+        table[key] = value
+    table["seed"] = table["seed"].astype("Int64")
+    table["steps"] = table["steps"].astype("Int64")
+    return table[list(RESULT_COLUMNS["metrics"])]
 
 
 def _average(table: pd.DataFrame) -> pd.Series:
@@ -170,3 +217,179 @@ def steps_run(params: Params, run_id: str, runs_root: str | Path = "runs") -> pd
         )
         log.info("%s: S=%d -> MPJPE %.2f mm, %.4f s per clip", run.id, steps, average["mpjpe"], seconds)
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS["steps"]))
+
+
+# ---------------------------------------------------------------- any checkpoint file
+@dataclass
+class CheckpointEvaluation:
+    """What ``evaluate_checkpoint`` / ``evaluate_lifter`` found.
+
+    ``metrics``: rows in the columns of results/metrics.csv (per action or 3DHP sequence, then
+    'Average' (+ 'All' on 3DHP)); ``table``: the paper's Table 1, 2 or 3 layout with the paper's rows of
+    the same method; ``summary``: what was evaluated how (JSON-able: variant, F, S and where it came
+    from, normalisation and scale in mm, frames lifted, seconds, frames/s, device, the averages).
+    """
+
+    metrics: pd.DataFrame
+    table: Table
+    summary: dict
+
+    def summary_line(self) -> str:
+        """One line: model, setting, MPJPE / P-MPJPE (mm; 3DHP: both MPJPEs) and frames per second."""
+        s = self.summary
+        steps = f", S={s['steps']}" if s["steps"] is not None else ""
+        mpjpe = f"MPJPE {s['mpjpe']:.2f} mm"
+        if "mpjpe_all_frames" in s:
+            mpjpe = (f"MPJPE {s['mpjpe']:.2f} mm (mean of sequences) / {s['mpjpe_all_frames']:.2f} mm (all "
+                     f"frames), PCK {s['pck']:.1f}%, AUC {s['auc']:.1f}%")
+        return (f"{s['run']} ({s['variant']}, F={s['frames']}{steps}, {s['dataset']} {s['input_2d']} 2D): "
+                f"{mpjpe}, P-MPJPE {s['p_mpjpe']:.2f} mm; {s['frames_lifted']} frames in "
+                f"{s['seconds']:.1f} s = {s['frames_per_second']:.1f} frames/s on {s['device']}")
+
+
+def evaluate_checkpoint(
+    params: Params,
+    checkpoint: str | Path,
+    *,
+    dataset: str | None = None,
+    input_2d: str | None = None,
+    steps: int | None = None,
+    normalisation: str | float | None = None,
+    compat: str | None = None,
+    subjects: list[str] | None = None,
+    max_frames: int | None = None,
+    progress: bool = False,
+) -> CheckpointEvaluation:
+    """Score any checkpoint file (an official release or our model.pt / checkpoint.pt) on the test set.
+
+    The file is read by ``checkpoints.load_lifter`` (variant and F from the file), the setting by
+    ``assemble.checkpoint_run_spec`` (``dataset`` required for official files; ``input_2d`` default 'det'
+    on Human3.6M, 'gt' on 3DHP; our files default to their run), S = ``steps``, else params
+    ``diffusion.steps`` / ``ddim_steps`` for that setting, else the paper's (``Params.steps_or_paper``),
+    the scale by ``assemble.resolve_scale`` (``normalisation``: None = the file's default, i.e. the
+    release constant for official files; 'release', 'ours' or mm), flip test-time augmentation,
+    hypotheses, aggregation and batch size from params.evaluate, device and fast paths as ``evaluate_run``.
+    ``subjects`` / ``max_frames``: a quick look (``assemble.limit_test_sequences``); ``progress``: a bar.
+    Everything is checked before the first clip is lifted; nothing is written (see
+    ``write_checkpoint_evaluation``).
+
+    Raises CheckpointError (missing, unsafe or unrecognised file) and ConfigError (dataset, 2D input,
+    S, normalisation, subjects, data files), each naming the flag or file to fix.
+    """
+    loaded = load_lifter(checkpoint)
+    run = checkpoint_run_spec(loaded, dataset, input_2d)
+    steps, steps_from = _checkpoint_steps(params, run, steps)
+    data = load_dataset(params, run.dataset, run.input_2d)
+    sequences = limit_test_sequences(data.test, subjects, max_frames)
+    trained = trained_from_checkpoint(params, loaded, dataset=run.dataset, input_2d=run.input_2d,
+                                      normalisation=normalisation, compat=compat, data=data)
+    if steps is not None and steps > trained.diffusion.num_timesteps:
+        raise ConfigError(f"--steps {steps} exceeds the {trained.diffusion.num_timesteps} diffusion "
+                          f"timesteps of {loaded.path.name}")
+    quick = []
+    if subjects or max_frames:
+        frames = sum(int(seq.valid.sum()) for seq in sequences)
+        quick = [f"Quick look, not the full protocol: {frames} scored frames of "
+                 f"{' '.join(dict.fromkeys(seq.subject for seq in sequences))}"
+                 + (f" (--max-frames {max_frames})" if max_frames else "") + "."]
+    return evaluate_lifter(params, trained, sequences, data.layout, steps, steps_from=steps_from,
+                           name=checkpoint_run_name(loaded.path), notes=quick, progress=progress)
+
+
+def _checkpoint_steps(params: Params, run: RunSpec, steps: int | None) -> tuple[int | None, str]:
+    """(S, where it came from): ``steps`` as given, else ``Params.steps_or_paper``; regression: (None, '')."""
+    if not run.spec.diffusion:
+        if steps is not None:
+            raise ConfigError(f"--steps {steps}: a {run.variant} model is a regression model, it has no "
+                              f"sampler (drop --steps)")
+        return None, ""
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"--steps must be a positive integer, got {steps!r}")
+        return steps, "--steps"
+    return params.steps_or_paper(run)
+
+
+def evaluate_lifter(
+    params: Params,
+    trained: TrainedRun,
+    sequences: list[PoseSequence],
+    layout: JointLayout,
+    steps: int | None,
+    *,
+    name: str,
+    steps_from: str = "",
+    notes: Sequence[str] = (),
+    progress: bool = False,
+) -> CheckpointEvaluation:
+    """Lift ``sequences`` with ``trained`` (``assemble.predict_sequences``), score them (``score``) and
+    lay the result out as the paper's table for the setting (``report.tables.run_table``).
+
+    ``name`` fills the ``run`` column (e.g. 'checkpoint:<file name>'); the seed column is the run's
+    seed for our models and empty for official files (unknown). ``steps`` is S (None for regression);
+    ``steps_from`` / ``notes`` are printed under the table. Frames per second = frames lifted (every
+    frame of ``sequences``, valid or not) / wall seconds of lifting, flip and hypotheses included.
+    """
+    run = trained.run
+    started = time.perf_counter()
+    predictions, _ = predict_sequences(params, trained, sequences, layout, steps, progress=progress)
+    seconds = time.perf_counter() - started
+    official = trained.checkpoint is not None and trained.checkpoint.origin == "official"
+    rows = _metrics_rows(score(run.dataset, sequences, predictions), run, name,
+                         None if official else run.seed, steps)
+    frames = sum(len(seq) for seq in sequences)
+    average = rows[rows["action"] == AVERAGE].iloc[0]
+    cfg = params.evaluate
+    summary = {
+        "run": name,
+        "checkpoint": str(trained.checkpoint.path) if trained.checkpoint else None,
+        "origin": trained.checkpoint.origin if trained.checkpoint else None,
+        "layout": trained.checkpoint.layout if trained.checkpoint else None,
+        "variant": run.variant,
+        "dataset": run.dataset,
+        "input_2d": run.input_2d,
+        "frames": run.frames,
+        "steps": steps,
+        "steps_from": steps_from or None,
+        "compat": ((trained.diffusion or params.diffusion).compat if run.spec.diffusion else None),
+        "normalisation": trained.normalisation,
+        "scale_mm": trained.scale,
+        "flip_test": cfg.flip_test,
+        "hypotheses": cfg.hypotheses,
+        "aggregate": cfg.aggregate,
+        "device": str(trained.device),
+        "sequences": len(sequences),
+        "frames_lifted": frames,
+        "frames_scored": int(average["frames_scored"]),
+        "seconds": seconds,
+        "frames_per_second": frames / seconds if seconds > 0 else float("inf"),
+        "mpjpe": float(average["mpjpe"]),
+        "p_mpjpe": float(average["p_mpjpe"]),
+    }
+    if run.dataset == "3dhp":
+        summary["mpjpe_all_frames"] = float(rows[rows["action"] == ALL_FRAMES].iloc[0]["mpjpe"])
+        summary.update(pck=float(average["pck"]), auc=float(average["auc"]))
+    data_label = provenance_label(params.data, run.dataset)
+    how = [f"Row 'ours' is {name} ({run.variant}, F={run.frames}"
+           + (f", S={steps} from {steps_from}" if steps is not None else "") + f") on {data_label}; "
+           f"normalisation {trained.normalisation}; flip test-time augmentation "
+           f"{'on' if cfg.flip_test else 'off'}, {cfg.hypotheses} hypothesis(es) ({cfg.aggregate})."]
+    how.append(f"Rows 'paper' are the published {DATASET_NAMES[run.dataset]} numbers of the same method, "
+               "at the paper's F and S, copied from the paper.")
+    method = VARIANTS[run.variant].label
+    if official:  # the authors' own model, not our retrained baseline (MixSTE, not MixSTE*)
+        method = f"{PAPER_METHODS.get(run.variant, method)} (release file)"
+    table = run_table(rows, f"ours ({name}, {data_label})", [*how, *notes], method=method)
+    table.generated_by = f"`diff3dhpe evaluate --checkpoint` ({name})"
+    return CheckpointEvaluation(rows, table, summary)
+
+
+def write_checkpoint_evaluation(evaluation: CheckpointEvaluation, out_dir: str | Path) -> list[Path]:
+    """Write ``out_dir``/{metrics.csv, table.md, table.tex, summary.json} (``CHECKPOINT_RESULT_FILES``),
+    each atomically (the folder is made only now, after everything was computed). Returns the paths."""
+    out = Path(out_dir)
+    files = CHECKPOINT_RESULT_FILES
+    paths = [atomic_write_csv(evaluation.metrics, out / files["metrics"])]
+    paths += write_table(evaluation.table, out, stem=Path(files["markdown"]).stem, formats=("md", "tex"))
+    paths.append(atomic_write_json(evaluation.summary, out / files["summary"]))
+    return paths

@@ -31,7 +31,8 @@ CHUNK_FRAMES = 65536
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.arange(31) * 5.0  # 0, 5, ..., 150
 METRIC_NAMES = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "pck", "auc")
-AVERAGE_ROW = "Average"
+AVERAGE_ROW = "Average"  # Human3.6M: unweighted mean over action groups; 3DHP: mean of sequence means
+ALL_FRAMES_ROW = "All"  # MPI-INF-3DHP: every valid frame pooled (the official MATLAB script's "All" row)
 
 
 # ---------------------------------------------------------------------- input checks

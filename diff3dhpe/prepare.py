@@ -82,7 +82,7 @@ def prepare_data(params: Params, results_dir: str | Path) -> PreparedData:
                 f"data.dir: folder {out} does not exist; with data.source 'files' it must hold your data "
                 "files (DATA.md §1, §2): create it and put them there, or point data.dir at them"
             )
-        provenance = {dataset: f"{DATASET_NAMES[dataset]} (user-supplied files)" for dataset in DATASET_NAMES}
+        provenance = {dataset: provenance_label(data, dataset) for dataset in DATASET_NAMES}
     for dataset in datasets:
         check_data_files(params, [dataset], needed_inputs(params, dataset))
     loaded = check_readable(params, datasets)
@@ -99,8 +99,7 @@ def _generate_synthetic(data: DataParams, out: Path) -> dict[str, str]:
                   subjects=syn.subjects, lifter_check=syn.detector_check, **extra)
     generate_3dhp(out, name=syn.name, seed=syn.seed, frames_per_sequence=syn.mpi3dhp_frames_per_sequence,
                   test_frames=syn.mpi3dhp_test_frames)
-    return {dataset: f"synthetic data ({title} format, generator seed {syn.seed})"
-            for dataset, title in DATASET_NAMES.items()}
+    return {dataset: provenance_label(data, dataset) for dataset in DATASET_NAMES}
 
 
 def _convert_raw(data: DataParams, datasets: list[str], out: Path) -> dict[str, str]:
@@ -119,8 +118,18 @@ def _convert_raw(data: DataParams, datasets: list[str], out: Path) -> dict[str, 
     converters = {"h36m": convert_h36m_raw, "3dhp": convert_3dhp_raw}
     for dataset, (root, name) in settings.items():
         converters[dataset](root, out, name=name)
-    return {dataset: f"{title} (converted from the official release)"
-            for dataset, title in DATASET_NAMES.items()}
+    return {dataset: provenance_label(data, dataset) for dataset in DATASET_NAMES}
+
+
+def provenance_label(data: DataParams, dataset: str) -> str:
+    """Where params data.* says the data of ``dataset`` comes from, as provenance.json records it (and
+    tables print it), e.g. 'synthetic data (Human3.6M format, generator seed 0)'."""
+    title = DATASET_NAMES[dataset]
+    if data.source == "synthetic":
+        return f"synthetic data ({title} format, generator seed {data.synthetic.seed})"
+    if data.source == "raw":
+        return f"{title} (converted from the official release)"
+    return f"{title} (user-supplied files)"
 
 
 def _raw_root(root: str | None, key: str, dataset_name: str) -> str:

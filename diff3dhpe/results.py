@@ -1,10 +1,20 @@
 """The results contract (EXPERIMENTS.md §3): columns of every tidy CSV, the files of each run, collect.
 
 One home for: the columns and row keys of ``results/{metrics,robustness,steps,ttest}.csv``, the
-summary row name ``Average`` (defined by the per-action protocol in ``diff3dhpe.metrics``), where a
+summary row names (defined in ``diff3dhpe.metrics``), where a
 run keeps its files (``runs/<ID>/…``, ``results/per_run/<kind>/<ID>.csv``) and how the per-run CSVs
 become one file (``collect``). Every writer goes through ``diff3dhpe.atomic``, so a failed command
 leaves earlier results intact.
+
+Summary rows of ``metrics.csv`` (the ``action`` column):
+
+- ``Average`` (``AVERAGE``), every dataset. Human3.6M: the unweighted mean over the 15 action groups
+  (each group frame-weighted over its sequences). MPI-INF-3DHP: MPJPE, P-MPJPE, N-MPJPE and MPJVE are
+  the mean of the six per-sequence means (TS1-TS6), as the release code reports MPJPE; PCK and AUC are
+  pooled over all valid frames.
+- ``All`` (``ALL_FRAMES``), MPI-INF-3DHP only: every metric pooled over all valid frames of all
+  sequences (the official MATLAB evaluation script's "All" row); PCK and AUC equal ``Average``'s.
+  The two MPJPEs differ whenever the sequences differ in length and error.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diff3dhpe.errors import ConfigError
+from diff3dhpe.metrics import ALL_FRAMES_ROW as ALL_FRAMES
 from diff3dhpe.metrics import AVERAGE_ROW as AVERAGE
 
 if TYPE_CHECKING:
@@ -22,14 +33,19 @@ if TYPE_CHECKING:
     from diff3dhpe.variants import RunSpec
 
 __all__ = [
+    "ALL_FRAMES",
     "AVERAGE",
+    "CHECKPOINTS_DIR",
     "CHECKPOINT_FILE",
+    "CHECKPOINT_RESULT_FILES",
     "EVALUATE_SUMMARY_FILE",
     "MODEL_FILE",
     "PROVENANCE_FILE",
     "RESULT_COLUMNS",
     "RESULT_KEYS",
     "RESULT_KINDS",
+    "checkpoint_result_dir",
+    "checkpoint_run_name",
     "collect",
     "model_path",
     "run_dir",
@@ -70,6 +86,15 @@ EVALUATE_SUMMARY_FILE = "evaluate.json"  # MPJPE, P-MPJPE, seconds per clip (a d
 LIVE_DIR = "dvclive"  # training curves
 PROVENANCE_FILE = "provenance.json"  # results/provenance.json: which data the numbers come from
 
+# `diff3dhpe evaluate --checkpoint FILE` writes these into results/checkpoints/<file stem>/ (or --out).
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_RESULT_FILES = {
+    "metrics": "metrics.csv",  # columns of results/metrics.csv; run = checkpoint_run_name(FILE)
+    "markdown": "table.md",  # the paper's Table 1, 2 or 3 layout, the paper's row beside ours
+    "latex": "table.tex",
+    "summary": "summary.json",  # what was evaluated how: variant, F, S, normalisation, frames/s
+}
+
 
 def run_dir(runs_root: str | Path, run_id: str) -> Path:
     """runs/<ID>/: checkpoint.pt, model.pt, dvclive/, evaluate.json."""
@@ -89,6 +114,16 @@ def run_result_path(results_root: str | Path, kind: str, run_id: str) -> Path:
     if kind not in RESULT_KINDS:
         raise ConfigError(f"result kind must be one of {', '.join(RESULT_KINDS)}, got {kind!r}")
     return Path(results_root) / "per_run" / kind / f"{run_id}.csv"
+
+
+def checkpoint_run_name(checkpoint: str | Path) -> str:
+    """The ``run`` column of a checkpoint's metrics rows: 'checkpoint:<file name>'."""
+    return f"checkpoint:{Path(checkpoint).name}"
+
+
+def checkpoint_result_dir(results_root: str | Path, checkpoint: str | Path) -> Path:
+    """results/checkpoints/<file stem>/, where ``evaluate --checkpoint FILE`` writes by default."""
+    return Path(results_root) / CHECKPOINTS_DIR / Path(checkpoint).stem
 
 
 def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.DataFrame, list[RunSpec]]:

@@ -16,6 +16,7 @@ import diff3dhpe.checkpoints as ckpt
 from diff3dhpe.atomic import remove_stale_temp_files
 from diff3dhpe.checkpoints import (
     load_checkpoint,
+    load_lifter,
     load_model,
     load_official,
     release_safe_globals,
@@ -483,3 +484,35 @@ def test_official_poseformer_with_unequal_stage_depths_is_explained():
     weights = {k: v for k, v in model.state_dict().items() if not k.startswith("blocks.1.")}
     with pytest.raises(CheckpointError, match="2 spatial blocks but 1 temporal blocks"):
         load_official({"model_pos": weights})
+
+
+# ------------------------------------------------------------------ any file: load_lifter
+
+
+@pytest.mark.parametrize("layout, variant", [("Diff3DHPE", "diff3dhpe-m"), ("Diff3DHPE-P", "diff3dhpe-p"),
+                                             ("MixSTE", "mixste"), ("PoseFormer", "poseformer")])
+def test_load_lifter_names_the_variant_a_release_file_is(tmp_path, layout, variant):
+    path = tmp_path / f"{layout}.bin"
+    write_release_checkpoint(path, layout)
+    loaded = load_lifter(path)
+    assert (loaded.origin, loaded.variant, loaded.frames, loaded.run, loaded.scale) == (
+        "official", variant, 9, None, None)
+    assert (loaded.alphas_cumprod is not None) == (layout.startswith("Diff3DHPE"))  # the wrapper's buffer
+
+
+def test_load_lifter_reads_our_files_and_checks_their_variant(tmp_path):
+    model = tiny_model()  # a MixSTE denoiser
+    state = {"model_config": model.config, "model": model.state_dict(), "scale": 1000.0,
+             "variant": "diff3dhpe-m", "run": "h36m-det-f9-diff3dhpe-m-s0"}
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, state)
+    loaded = load_lifter(path)
+    assert (loaded.origin, loaded.variant, loaded.run, loaded.scale) == (
+        "ours", "diff3dhpe-m", "h36m-det-f9-diff3dhpe-m-s0", 1000.0)
+    save_checkpoint(path, {**state, "variant": "mixste"})
+    with pytest.raises(CheckpointError, match="mixste denoiser model, but its variant 'mixste' is a mixste "
+                                              "regression"):
+        load_lifter(path)
+    save_checkpoint(path, {k: v for k, v in state.items() if k != "variant"})
+    with pytest.raises(CheckpointError, match="entry 'variant' is None"):
+        load_lifter(path)

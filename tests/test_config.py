@@ -235,6 +235,20 @@ def test_run_matrix_expansion_order_and_ids():
     assert params.sampling_steps(parse_run_id("h36m-det-f9-mixste-s0")) is None
 
 
+def test_steps_outside_the_matrix_come_from_params_else_from_the_papers_setting():
+    params = parse_params(tiny_params())  # diffusion.steps: h36m det {9: 3}, gt {9: 2}; 3dhp gt {9: 2}
+    assert params.steps_or_paper(parse_run_id("h36m-det-f9-diff3dhpe-m-s0")) == (
+        3, "params diffusion.steps.h36m.det.9")
+    # not in params: the paper's S (H36M det 243: 5, gt 81: 5; 3DHP 27: 7; DDIM-M 243: 80)
+    for run_id, paper_s in (("h36m-det-f243-diff3dhpe-m-s0", 5), ("h36m-gt-f81-diff3dhpe-p-s0", 5),
+                            ("3dhp-gt-f27-diff3dhpe-m-s0", 7), ("h36m-det-f243-ddim-m-s0", 80)):
+        steps, source = params.steps_or_paper(parse_run_id(run_id))
+        assert steps == paper_s and source.startswith("the paper's S")
+    assert params.steps_or_paper(parse_run_id("h36m-det-f243-mixste-s0")) == (None, "")
+    with pytest.raises(ConfigError, match=r"3dhp/gt.*F=243 is a setting of h36m/det, h36m/gt.*--steps"):
+        params.steps_or_paper(parse_run_id("3dhp-gt-f243-diff3dhpe-m-s0"))
+
+
 def test_duplicate_run_across_groups_is_an_error():
     raw = tiny_params()
     raw["experiments"]["again"] = copy.deepcopy(raw["experiments"]["h36m_det"])

@@ -26,7 +26,7 @@ def _sequence(name: str, frames: int, valid: np.ndarray, rng: np.random.Generato
     return PoseSequence(name, name, "", rng.normal(size=(frames, 17, 2)).astype(np.float32), poses, valid)
 
 
-def test_3dhp_scores_valid_frames_only():
+def test_3dhp_scores_valid_frames_only_and_reports_mpjpe_both_ways():
     rng = np.random.default_rng(0)
     valid_a = np.array([True, True, False, True, True, True])
     valid_b = np.array([True, False, True, True])
@@ -38,15 +38,19 @@ def test_3dhp_scores_valid_frames_only():
     preds[1] = preds[1] + offset  # every joint 102 mm off on TS2
     table = score("3dhp", seqs, preds)
     rows = table.set_index("action")
-    assert list(table["action"]) == ["TS1", "TS2", "Average"]
+    assert list(table["action"]) == ["TS1", "TS2", "Average", "All"]
     assert rows.loc["TS1", "mpjpe"] == pytest.approx(0, abs=1e-4) and rows.loc["TS1", "pck"] == 100
     assert rows.loc["TS2", "mpjpe"] == pytest.approx(102, rel=1e-5) and rows.loc["TS2", "pck"] == 100
     assert rows.loc["TS2", "auc"] == pytest.approx(100 * 10 / 31)  # 102 mm is under thresholds 105..150 only
-    assert rows.loc["Average", "mpjpe"] == pytest.approx(51, rel=1e-5)  # mean of per-sequence means
-    assert rows.loc["Average", "frames_scored"] == 5 + 3
-    # PCK/AUC pooled over all valid frames (5 perfect frames, 3 frames at 102 mm)
+    # the two conventions, built to differ: TS1 has 5 valid frames at 0 mm, TS2 3 at 102 mm
+    assert rows.loc["Average", "mpjpe"] == pytest.approx((0 + 102) / 2, rel=1e-5)  # release: sequence means
+    assert rows.loc["All", "mpjpe"] == pytest.approx((5 * 0 + 3 * 102) / 8, rel=1e-5)  # MATLAB: 38.25 mm
+    assert rows.loc["Average", "frames_scored"] == rows.loc["All", "frames_scored"] == 5 + 3
+    # PCK/AUC pooled over all valid frames in both rows (5 perfect frames, 3 frames at 102 mm)
     # (error < threshold is strict, so even a perfect frame misses threshold 0: 30 of 31)
-    assert rows.loc["Average", "auc"] == pytest.approx((5 * 100 * 30 / 31 + 3 * 100 * 10 / 31) / 8)
+    for row in ("Average", "All"):
+        assert rows.loc[row, "auc"] == pytest.approx((5 * 100 * 30 / 31 + 3 * 100 * 10 / 31) / 8)
+        assert rows.loc[row, "pck"] == 100
 
 
 class _MirrorBiased(torch.nn.Module):

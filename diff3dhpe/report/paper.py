@@ -66,3 +66,19 @@ def paper_steps(table: str, method: str, frames: int, steps: object) -> int | No
     if method == "Diff3DHPE-M":
         return PAPER_STEPS.get((table, frames))
     return None
+
+
+# The paper's name for the model a variant is, in its Tables 1-3 (matched ignoring case: the paper
+# writes "Poseformer" in Tables 1-2 and "PoseFormer" in Table 3). Table 4 uses the variants' labels
+# (``diff3dhpe.variants.VARIANTS[...].label``: MixSTE*, DDIM-M, Diff3DHPE-P, ...).
+PAPER_METHODS = {"diff3dhpe-m": "Diff3DHPE-M", "mixste": "MixSTE", "poseformer": "PoseFormer"}
+
+
+def paper_method_rows(table: str, variant: str) -> pd.DataFrame:
+    """The published rows of the model ``variant`` is in ``table`` ('table1' … 'table3'); empty when the
+    paper lists no such model there (e.g. DDIM-M, Diff3DHPE-P: Table 4 only)."""
+    frame = paper_results(table)
+    method = PAPER_METHODS.get(variant)
+    if method is None:
+        return frame.iloc[0:0]
+    return frame[frame["method"].str.lower() == method.lower()]

@@ -10,14 +10,16 @@ missing raises MissingResultsError naming the missing runs or variants.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from diff3dhpe.atomic import atomic_write_text
 from diff3dhpe.data.skeleton import H36M_ACTIONS
-from diff3dhpe.errors import ConfigError
+from diff3dhpe.errors import ConfigError, DataFormatError
 from diff3dhpe.report import TABLE_FORMATS, TABLE_NAMES
 from diff3dhpe.report.common import (
     DATASET_NAMES,
@@ -34,11 +36,19 @@ from diff3dhpe.report.common import (
     require_finite,
     source_label,
 )
-from diff3dhpe.report.paper import paper_results, paper_steps
-from diff3dhpe.results import AVERAGE
+from diff3dhpe.report.paper import paper_method_rows, paper_results, paper_steps
+from diff3dhpe.results import ALL_FRAMES, AVERAGE
 
 ACTION_COLUMNS = (*H36M_ACTIONS, AVERAGE)
+PER_ACTION_COLUMNS = ("Protocol", "Source", "Method", "F", "S", "Seeds", *ACTION_COLUMNS)
 METRIC_NAMES = {"mpjpe": "MPJPE (mm)", "p_mpjpe": "P-MPJPE (mm)"}
+# Table 3 prints MPI-INF-3DHP's MPJPE both ways (diff3dhpe.results): the paper's number is the first.
+TABLE3_COLUMNS = ("Source", "Method", "F", "S", "Seeds", "PCK (%)", "AUC (%)",
+                  "MPJPE, mean of sequences (mm)", "MPJPE, all frames (mm)")
+TABLE3_NOTE = ("MPJPE, mean of sequences = the mean of the per-sequence means over TS1-TS6 (the release "
+               "code's number, the one the paper reports; the 'Average' row of metrics.csv); MPJPE, all "
+               "frames = every valid frame pooled (the official MATLAB script's 'All' row). PCK and AUC are "
+               "pooled over all valid frames.")
 MISSING = "-"
 
 
@@ -52,6 +62,7 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     block_starts: list[int] = field(default_factory=list)  # rows that open a block (a rule above)
+    generated_by: str = "`diff3dhpe report tables` from results/*.csv"  # the LaTeX header says so
 
     def add_block(self, rows: list[list[str]]) -> None:
         if rows:
@@ -121,6 +132,55 @@ def _variant_order(variants: Sequence[str]) -> Callable[[str], int]:
 # ----------------------------------------------------------------------------- Tables 1 and 2
 
 
+def _paper_action_row(name: str, metric: str, method: str, frames: int, rows: pd.DataFrame) -> list[str]:
+    """One published row in the per-action layout: Protocol, Source, Method, F, S, Seeds, actions ...
+    (actions the paper does not give, e.g. Table 4's Average-only rows, are '-')."""
+    cells = rows.set_index("action")["value"]
+    steps = paper_steps(name, method, int(frames), rows["steps"].iloc[0])
+    seeds = str(int(rows["seeds"].iloc[0]))
+    return [METRIC_NAMES[metric], paper_label("h36m"), method, str(frames), _steps_cell(steps), seeds,
+            *(format_mm(cells[a]) if a in cells else MISSING for a in ACTION_COLUMNS)]
+
+
+def _paper_action_blocks(name: str, metric: str, paper: pd.DataFrame) -> list[list[list[str]]]:
+    """Published rows of ``paper`` (one table's rows) for ``metric``: one block per F, methods in the
+    paper's order."""
+    if paper.empty:
+        return []
+    block = paper[paper["metric"] == metric]
+    blocks = []
+    for frames in sorted(block["frames"].unique()):
+        rows = block[block["frames"] == frames]
+        blocks.append([
+            _paper_action_row(name, metric, method, int(frames), rows[rows["method"] == method])
+            for method in dict.fromkeys(rows["method"])
+        ])
+    return blocks
+
+
+def _our_action_blocks(ours: pd.DataFrame, metric: str, variants: Sequence[str], our_label: str,
+                       method_names: dict[str, str] | None = None) -> list[list[list[str]]]:
+    """Our rows in the per-action layout, cells = means over seeds: one block per F, variants in the
+    order of ``variants``. ``method_names`` overrides the Method cell of a variant."""
+    names = {**VARIANT_NAMES, **(method_names or {})}
+    stats = _seed_mean(ours, ["variant", "frames", "steps", "action"], metric)
+    order = _variant_order(variants)
+    blocks = []
+    for frames in sorted(ours["frames"].unique()):
+        rows = []
+        here = stats[stats["frames"] == frames]
+        for (variant, steps), cells in sorted(here.groupby(["variant", "steps"]), key=lambda kv: (
+                order(kv[0][0]), kv[0][1])):
+            cells = cells.set_index("action")
+            rows.append([
+                METRIC_NAMES[metric], our_label, names[variant], str(int(frames)), _steps_cell(steps),
+                str(int(cells["n"].max())),
+                *(format_mm(cells.loc[a, "mean"]) if a in cells.index else MISSING for a in ACTION_COLUMNS),
+            ])
+        blocks.append(rows)
+    return blocks
+
+
 def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], input_2d: str,
                       metric_names: Sequence[str], title: str) -> Table:
     variants = ("mixste", "diff3dhpe-m")
@@ -130,37 +190,13 @@ def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], 
     _require_actions(ours, ACTION_COLUMNS, what)
     require_finite(ours, metric_names, f"{what} results/metrics.csv")
     paper = paper_results(name)
-    columns = ["Protocol", "Source", "Method", "F", "S", "Seeds", *ACTION_COLUMNS]
-    table = Table(name, title, columns)
+    table = Table(name, title, list(PER_ACTION_COLUMNS))
     our_label = source_label(labels, "h36m")
     for metric in metric_names:
-        block = paper[paper["metric"] == metric]
-        for frames in sorted(block["frames"].unique()):
-            rows = block[block["frames"] == frames]
-            paper_rows = []
-            for method in dict.fromkeys(rows["method"]):
-                method_rows = rows[rows["method"] == method]
-                cells = method_rows.set_index("action")["value"]
-                steps = paper_steps(name, method, int(frames), method_rows["steps"].iloc[0])
-                paper_rows.append([
-                    METRIC_NAMES[metric], paper_label("h36m"), method, str(frames), _steps_cell(steps), "1",
-                    *(format_mm(cells[a]) if a in cells else MISSING for a in ACTION_COLUMNS),
-                ])
-            table.add_block(paper_rows)
-        stats = _seed_mean(ours, ["variant", "frames", "steps", "action"], metric)
-        order = _variant_order(variants)
-        for frames in sorted(ours["frames"].unique()):
-            our_rows = []
-            here = stats[stats["frames"] == frames]
-            for (variant, steps), cells in sorted(here.groupby(["variant", "steps"]), key=lambda kv: (
-                    order(kv[0][0]), kv[0][1])):
-                cells = cells.set_index("action")
-                our_rows.append([
-                    METRIC_NAMES[metric], our_label, VARIANT_NAMES[variant], str(int(frames)),
-                    _steps_cell(steps), str(int(cells["n"].max())),
-                    *(format_mm(cells.loc[a, "mean"]) for a in ACTION_COLUMNS),
-                ])
-            table.add_block(our_rows)
+        for block in _paper_action_blocks(name, metric, paper):
+            table.add_block(block)
+        for block in _our_action_blocks(ours, metric, variants, our_label):
+            table.add_block(block)
     our_frames = sorted(int(f) for f in ours["frames"].unique())
     paper_frames = sorted(int(f) for f in paper["frames"].unique())
     table.notes = [
@@ -191,6 +227,54 @@ def table2(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
 # ----------------------------------------------------------------------------- Table 3
 
 
+def _paper_table3_rows(paper: pd.DataFrame) -> list[list[str]]:
+    """Published Table 3 rows (one per method and F) in the Table 3 layout; all-frames MPJPE '-'."""
+    rows = []
+    for (method, frames), found in paper.groupby(["method", "frames"], sort=False):
+        value = found.set_index("metric")["value"]
+        steps = paper_steps("table3", method, frames, None)
+        rows.append([
+            paper_label("3dhp"), method, str(frames), _steps_cell(steps), str(int(found["seeds"].iloc[0])),
+            format_mm(value["pck"]), format_mm(value["auc"]), format_mm(value["mpjpe"]), MISSING,
+        ])
+    return rows
+
+
+def _our_table3_rows(ours: pd.DataFrame, our_label: str, what: str,
+                     method_names: dict[str, str] | None = None) -> list[list[str]]:
+    """Our rows in the Table 3 layout, mean ± sd over seeds: PCK, AUC and the sequence-mean MPJPE from
+    the 'Average' rows, the all-frames MPJPE from the 'All' rows ('-' for runs scored before it existed)."""
+    names = {**VARIANT_NAMES, **(method_names or {})}
+    average = ours[ours["action"] == AVERAGE]
+    missing = sorted(set(ours["run"]) - set(average["run"]))
+    if missing:
+        raise MissingResultsError(f"{what}: runs {missing} have no 'Average' row in results/metrics.csv")
+    require_finite(average, ("pck", "auc", "mpjpe"), f"{what} results/metrics.csv")
+    every = ours[ours["action"] == ALL_FRAMES]
+    order = _variant_order(list(VARIANT_NAMES))
+    keys = ["variant", "frames", "input_2d", "steps"]
+    stats = {m: _seed_mean(average, keys, m).set_index(keys) for m in ("pck", "auc", "mpjpe")}
+    pooled = _seed_mean(every, keys, "mpjpe").set_index(keys) if len(every) else None
+    rows = []
+    for key in sorted(stats["mpjpe"].index, key=lambda k: (order(k[0]), k[1], k[2], k[3])):
+        variant, frames, input_2d, steps = key
+        method = names.get(variant, variant)
+        if input_2d != "gt":
+            method += f" ({INPUT_NAMES[input_2d]})"
+        n = int(stats["mpjpe"].loc[key, "n"])
+        all_frames = MISSING
+        if pooled is not None and key in pooled.index:
+            found = pooled.loc[key]
+            all_frames = format_mean_sd(found["mean"], found["sd"], int(found["n"]))
+        rows.append([
+            our_label, method, str(int(frames)), _steps_cell(steps), str(n),
+            *(format_mean_sd(stats[m].loc[key, "mean"], stats[m].loc[key, "sd"], n)
+              for m in ("pck", "auc", "mpjpe")),
+            all_frames,
+        ])
+    return rows
+
+
 def table3(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
     what = "table3 (MPI-INF-3DHP)"
     ours = metrics[metrics["dataset"] == "3dhp"].copy()
@@ -200,45 +284,90 @@ def table3(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
             f"{what}: results/metrics.csv has no MPI-INF-3DHP (dataset=3dhp) runs of diff3dhpe-m; "
             f"found variants {sorted(set(ours['variant']))}"
         )
-    overall = ours[ours["action"].isin([AVERAGE, "All"])]
-    missing = sorted(set(ours["run"]) - set(overall["run"]))
-    if missing:
-        raise MissingResultsError(f"{what}: runs {missing} have no 'Average' row in results/metrics.csv")
-    require_finite(overall, ("pck", "auc", "mpjpe"), f"{what} results/metrics.csv")
-    columns = ["Source", "Method", "F", "S", "Seeds", "PCK (%)", "AUC (%)", "MPJPE (mm)"]
     table = Table("table3", "Table 3: PCK@150 mm, AUC and MPJPE, ground-truth 2D input, MPI-INF-3DHP layout",
-                  columns)
-    paper = paper_results("table3")
-    paper_rows = []
-    for (method, frames), rows in paper.groupby(["method", "frames"], sort=False):
-        value = rows.set_index("metric")["value"]
-        steps = paper_steps("table3", method, frames, None)
-        paper_rows.append([
-            paper_label("3dhp"), method, str(frames), _steps_cell(steps), "1",
-            format_mm(value["pck"]), format_mm(value["auc"]), format_mm(value["mpjpe"]),
-        ])
-    table.add_block(paper_rows)
-    our_label = source_label(labels, "3dhp")
-    order = _variant_order(list(VARIANT_NAMES))
-    keys = ["variant", "frames", "input_2d", "steps"]
-    stats = {m: _seed_mean(overall, keys, m).set_index(keys) for m in ("pck", "auc", "mpjpe")}
-    our_rows = []
-    for key in sorted(stats["mpjpe"].index, key=lambda k: (order(k[0]), k[1], k[2], k[3])):
-        variant, frames, input_2d, steps = key
-        method = VARIANT_NAMES.get(variant, variant)
-        if input_2d != "gt":
-            method += f" ({INPUT_NAMES[input_2d]})"
-        our_rows.append([
-            our_label, method, str(int(frames)), _steps_cell(steps), str(int(stats["mpjpe"].loc[key, "n"])),
-            *(format_mean_sd(stats[m].loc[key, "mean"], stats[m].loc[key, "sd"], int(stats[m].loc[key, "n"]))
-              for m in ("pck", "auc", "mpjpe")),
-        ])
-    table.add_block(our_rows)
+                  list(TABLE3_COLUMNS))
+    table.add_block(_paper_table3_rows(paper_results("table3")))
+    table.add_block(_our_table3_rows(ours, source_label(labels, "3dhp"), what))
     table.notes = [
         f"Rows 'ours' are computed on {data_source(labels, '3dhp')}; rows 'paper' are the published "
         "MPI-INF-3DHP numbers at the paper's F. PCK counts joints closer than 150 mm over 14 joints; "
         "AUC averages PCK over thresholds 0-150 mm.",
+        TABLE3_NOTE,
     ]
+    return table
+
+
+# ----------------------------------------------------------------------------- one run (a checkpoint)
+
+# The paper's table for each setting (dataset, 2D input) of a single evaluated model.
+PAPER_TABLE_OF_SETTING = {("h36m", "det"): "table1", ("h36m", "gt"): "table2", ("3dhp", "gt"): "table3"}
+
+
+def _paper_rows_of(table: str, variant: str, frames: int) -> pd.DataFrame:
+    """The published rows of ``variant`` in ``table`` ('paper_method_rows'), at F = ``frames`` when the
+    paper has that F, else at every F the paper gives."""
+    rows = paper_method_rows(table, variant)
+    same = rows[rows["frames"] == frames]
+    return same if len(same) else rows
+
+
+def run_table(rows: pd.DataFrame, our_label: str, notes: Sequence[str] = (),
+              method: str | None = None) -> Table:
+    """One model's metrics rows (e.g. a checkpoint's) in the layout of the paper's table for its setting.
+
+    ``rows``: metrics.csv rows of one run (columns ``RESULT_COLUMNS['metrics']``; one dataset, 2D
+    input, F, variant and S). Human3.6M detected 2D -> Table 1 (MPJPE and P-MPJPE per action),
+    Human3.6M GT 2D -> Table 2 (MPJPE per action), MPI-INF-3DHP -> Table 3 (PCK, AUC, both MPJPEs).
+    Beside ours (Source ``our_label``), the paper's published rows of the same method
+    (``paper_method_rows``), labelled ``paper (<dataset>)``, at our F when the paper has it, else at the
+    paper's F; for Tables 1-2 also Table 4's Average-only row of the variant's own label (the authors'
+    retrained MixSTE* / PoseFormer*, DDIM-M, Diff3DHPE-P) unless the main table has that name.
+    Actions missing from ``rows`` (a quick look) are '-'. ``notes`` are added under the table; ``method``
+    names our row (default: the variant's label, e.g. 'Diff3DHPE-M').
+
+    Raises DataFormatError: rows of several settings, or no rows.
+    """
+    settings = rows[["dataset", "input_2d", "frames", "variant"]].drop_duplicates()
+    if len(settings) != 1:
+        raise DataFormatError(
+            f"run_table needs the rows of one model; got settings {settings.to_dict('records')}"
+        )
+    dataset, input_2d, frames, variant = settings.iloc[0]
+    frames = int(frames)
+    name = PAPER_TABLE_OF_SETTING[(dataset, input_2d)]
+    ours = rows.copy()
+    ours["steps"] = pd.to_numeric(ours["steps"], errors="coerce").fillna(0).astype(int)
+    method = {variant: method or VARIANT_NAMES[variant]}
+    if name == "table3":
+        table = Table("table3", "Table 3 layout: PCK@150 mm, AUC and MPJPE, ground-truth 2D input, "
+                      "MPI-INF-3DHP layout", list(TABLE3_COLUMNS))
+        table.add_block(_paper_table3_rows(_paper_rows_of("table3", variant, frames)))
+        table.add_block(_our_table3_rows(ours, our_label, "run_table", method))
+        table.notes = [*notes, TABLE3_NOTE]
+        return table
+    metric_names = ("mpjpe", "p_mpjpe") if name == "table1" else ("mpjpe",)
+    title = ("Table 1 layout: per-action MPJPE (Protocol #1) and P-MPJPE (Protocol #2), detected 2D input"
+             if name == "table1" else "Table 2 layout: per-action MPJPE (Protocol #1), ground-truth 2D input")
+    table = Table(name, f"{title}, Human3.6M layout", list(PER_ACTION_COLUMNS))
+    paper = _paper_rows_of(name, variant, frames)
+    # Table 4 (Average only) names the variants as we do: the authors' retrained MixSTE* / PoseFormer*,
+    # DDIM-M, Diff3DHPE-P; added unless the main table has the same name
+    label = VARIANT_NAMES[variant]
+    ablation = paper_results("table4")
+    ablation = ablation[(ablation["method"] == label) & (ablation["input_2d"] == input_2d)
+                        & (ablation["seeds"] == 1) & ~ablation["method"].isin(set(paper["method"]))]
+    same = ablation[ablation["frames"] == frames]
+    ablation = (same if len(same) else ablation).assign(action=AVERAGE)
+    for metric in metric_names:
+        published = _paper_action_blocks(name, metric, paper)
+        for block in published + _paper_action_blocks("table4", metric, ablation):
+            table.add_block(block)
+        for block in _our_action_blocks(ours, metric, [variant], our_label, method):
+            table.add_block(block)
+    if paper.empty and ablation.empty:
+        notes = [*notes, f"The paper publishes no Human3.6M numbers for {VARIANT_NAMES[variant]}."]
+    table.notes = [*notes, "Average = unweighted mean over the action groups scored (all 15 in the "
+                           "protocol)."]
     return table
 
 
@@ -403,7 +532,7 @@ def to_latex(table: Table) -> str:
                     for i in range(len(table.columns)))
     caption = latex_escape(" ".join([table.title, *table.notes]))
     lines = [
-        "% Generated by `diff3dhpe report tables` from results/*.csv; do not edit by hand.",
+        f"% Generated by {table.generated_by}; do not edit by hand.",
         "% Needs \\usepackage{booktabs} and \\usepackage{graphicx}.",
         r"\begin{table}[t]",
         r"\centering",
@@ -431,21 +560,32 @@ def _looks_numeric(cell: str) -> bool:
     return True
 
 
-def write_table(table: Table, out_dir: Path) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def render_table(table: Table, fmt: str) -> str:
+    """The text of ``table`` in one of ``TABLE_FORMATS`` ('csv', 'md', 'tex')."""
     widths = {len(row) for row in table.rows}
     if not table.rows or widths != {len(table.columns)}:
         raise AssertionError(f"{table.name}: {len(table.rows)} rows with widths {widths}, "
                              f"expected {len(table.columns)}")  # a bug here, not bad input
-    paths = [out_dir / f"{table.name}.{ext}" for ext in TABLE_FORMATS]
-    with paths[0].open("w", newline="") as fh:
-        writer = csv.writer(fh)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(table.columns)
         writer.writerows(table.rows)
-    paths[1].write_text(to_markdown(table))
-    paths[2].write_text(to_latex(table))
-    return paths
+        return buffer.getvalue()
+    if fmt == "md":
+        return to_markdown(table)
+    if fmt == "tex":
+        return to_latex(table)
+    raise ValueError(f"table format must be one of {TABLE_FORMATS}, got {fmt!r}")
+
+
+def write_table(table: Table, out_dir: Path, *, stem: str | None = None,
+                formats: Sequence[str] = TABLE_FORMATS) -> list[Path]:
+    """Write ``table`` as ``<stem>.<fmt>`` (stem: the table's name) for each format, each file atomically
+    (``diff3dhpe.atomic``): all texts are rendered before the first file is written. Returns the paths."""
+    texts = {fmt: render_table(table, fmt) for fmt in formats}
+    out_dir = Path(out_dir)
+    return [atomic_write_text(out_dir / f"{stem or table.name}.{fmt}", text) for fmt, text in texts.items()]
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -482,4 +622,5 @@ def write_tables(results_dir: Path, out_dir: Path, subset: Sequence[str] | None 
     return [path for table in tables for path in write_table(table, Path(out_dir))]
 
 
-__all__ = ["TABLE_NAMES", "DATASET_NAMES", "Table", "build_tables", "write_tables", "to_latex", "to_markdown"]
+__all__ = ["TABLE_NAMES", "DATASET_NAMES", "Table", "build_tables", "render_table", "run_table", "to_latex",
+           "to_markdown", "write_table", "write_tables"]
