@@ -144,19 +144,23 @@ def predict_normalised(
     generator: torch.Generator | None,
     hypotheses: int = 1,
     aggregate: str = "mean",
-) -> torch.Tensor:
+    with_spread: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """One prediction of a batch of clips, no flip: (B, F', J, 3) normalised (× scale = mm).
 
     x2d (B, F, J, 2) normalised screen coordinates. Regression variants: ``model(x2d)``. Diffusion
     variants: DDIM with ``steps`` S from noise drawn with ``generator`` (x0-DDIM, eq. 13, or standard
     DDIM for ε models), ``hypotheses`` H aggregated by ``aggregate`` (mean | median). F' = 1 for
-    seq2frame variants, else F.
+    seq2frame variants, else F. ``with_spread`` also returns the per-joint spread (B, F', J)
+    (``Diffusion.sample_hypotheses``: mean distance of the H hypotheses to the aggregate; zeros for
+    one hypothesis or a regression model).
     """
     if not variant.diffusion:
-        return model(x2d)
+        pred = model(x2d)
+        return (pred, pred.new_zeros(pred.shape[:-1])) if with_spread else pred
     output_frames = variant.output_frames(x2d.shape[1])
     if hypotheses > 1:
-        agg, _, _ = diffusion.sample_hypotheses(
+        agg, _, spread = diffusion.sample_hypotheses(
             model,
             x2d,
             steps,
@@ -166,9 +170,10 @@ def predict_normalised(
             sampler=variant.predicts,
             output_frames=output_frames,
         )
-        return agg
+        return (agg, spread) if with_spread else agg
     sample = diffusion.sample if variant.predicts == "x0" else diffusion.sample_eps
-    return sample(model, x2d, steps, output_frames=output_frames, generator=generator)
+    pred = sample(model, x2d, steps, output_frames=output_frames, generator=generator)
+    return (pred, pred.new_zeros(pred.shape[:-1])) if with_spread else pred
 
 
 @dataclass
@@ -208,7 +213,9 @@ def load_trained(
     if state.get("variant") not in (None, run.variant):
         raise ConfigError(f"{path} holds a {state['variant']!r} model, but run {run.id} is {run.variant!r}")
     model, device, precision = _on_device(params, model, run.id)
-    return TrainedRun(run, model, float(state["scale"]), device, precision)
+    scale = float(state["scale"])
+    return TrainedRun(run, model, scale, device, precision,
+                      normalisation=f"the scale stored in {path} ({scale:.6g} mm)")
 
 
 def _on_device(
@@ -462,21 +469,32 @@ def sampling_model(
     return model, precision
 
 
+@dataclass
+class Lifted:
+    """Whole sequences lifted to 3D: per sequence ``poses`` (N, J, 3) mm and ``spread`` (N, J) mm (the
+    per-joint spread over hypotheses, 0 with one hypothesis), and the seconds spent per clip."""
+
+    poses: list[np.ndarray]
+    spread: list[np.ndarray]
+    seconds_per_clip: float
+
+
 @torch.no_grad()
-def predict_sequences(
+def lift_sequences(
     params: Params,
     trained: TrainedRun,
     sequences: list[PoseSequence],
     layout: JointLayout,
     steps: int | None,
     progress: bool = False,
-) -> tuple[list[np.ndarray], float]:
-    """Whole sequences lifted to 3D: per-sequence (N, J, 3) in mm, and the seconds spent per clip.
+) -> Lifted:
+    """Whole sequences lifted to 3D (mm), with the per-joint spread over hypotheses (mm).
 
     Clips of the run's F frames in batches of evaluate.batch_size; with evaluate.flip_test the mirrored
-    2D is predicted too, un-mirrored and averaged; noise is seeded from evaluate.seed; each frame is
-    taken from exactly one clip (``stitch``). With evaluate.cuda_graphs, one-hypothesis diffusion
-    sampling replays a CUDA graph per batch shape (same numbers as eager). Diffusion samples with
+    2D is predicted too, un-mirrored and averaged (the spreads likewise); noise is seeded from
+    evaluate.seed; each frame is taken from exactly one clip (``stitch``), so any length works (clips
+    of short sequences are edge-padded). With evaluate.cuda_graphs, one-hypothesis diffusion sampling
+    replays a CUDA graph per batch shape (same numbers as eager). Diffusion samples with
     ``trained.diffusion``, or params.diffusion when that is None. ``progress``: a tqdm bar over the
     batches (shown on a terminal only).
     """
@@ -501,28 +519,48 @@ def predict_sequences(
         log.info("%s: evaluate.cuda_graphs is used for one-hypothesis diffusion sampling only", run.id)
     samplers: dict[tuple, GraphedSampler] = {}
 
-    def predict(x2d: torch.Tensor) -> torch.Tensor:
+    def predict(x2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if graphed:
-            return _graphed_predict(samplers, diffusion, model, variant, x2d, steps, generator,
+            pred = _graphed_predict(samplers, diffusion, model, variant, x2d, steps, generator,
                                     cfg.batch_size)
+            return pred, pred.new_zeros(pred.shape[:-1])
         return predict_normalised(model, variant, diffusion, x2d, steps, generator, cfg.hypotheses,
-                                  cfg.aggregate)
+                                  cfg.aggregate, with_spread=True)
 
-    outputs = []
+    outputs, spreads = [], []
     started = time.perf_counter()
     bar = tqdm(batches, total=len(batches), desc=f"lifting {len(index)} clips", unit="batch", leave=False,
                disable=None if progress else True)
     for batch in bar:
         x2d = batch["x2d"].to(device)  # (B, F, J, 2)
         with autocast(trained.autocast, device):
-            pred = predict(x2d)
+            pred, spread = predict(x2d)
             if cfg.flip_test:
-                flipped = predict(flip_keypoints(x2d, layout))
+                flipped, flipped_spread = predict(flip_keypoints(x2d, layout))
                 pred = (pred + flip_keypoints(flipped, layout)) / 2
+                spread = (spread + flipped_spread[..., list(layout.flip_permutation)]) / 2  # un-mirror joints
         outputs.append(pred.float().cpu())
+        spreads.append(spread.float().cpu())
     seconds_per_clip = (time.perf_counter() - started) / max(len(index), 1)
+    lengths = [len(s) for s in sequences]
     predictions = torch.cat(outputs).numpy() * trained.scale  # (C, F', J, 3) mm
-    return stitch(index, predictions, [len(s) for s in sequences]), seconds_per_clip
+    spread_mm = torch.cat(spreads).numpy()[..., None] * trained.scale  # (C, F', J, 1) mm
+    return Lifted(stitch(index, predictions, lengths), [s[..., 0] for s in stitch(index, spread_mm, lengths)],
+                  seconds_per_clip)
+
+
+def predict_sequences(
+    params: Params,
+    trained: TrainedRun,
+    sequences: list[PoseSequence],
+    layout: JointLayout,
+    steps: int | None,
+    progress: bool = False,
+) -> tuple[list[np.ndarray], float]:
+    """Whole sequences lifted to 3D: per-sequence (N, J, 3) in mm, and the seconds spent per clip
+    (``lift_sequences`` without the spread)."""
+    lifted = lift_sequences(params, trained, sequences, layout, steps, progress)
+    return lifted.poses, lifted.seconds_per_clip
 
 
 def _graphed_predict(

@@ -13,6 +13,9 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+_UMASK = os.umask(0o022)  # read the process umask (only settable, so set it back at once)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
@@ -27,6 +30,7 @@ def atomic_open(path: str | Path, mode: str = "wb", **open_kwargs) -> Iterator[I
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # as open() would create it (mkstemp: 0600)
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:

@@ -102,6 +102,37 @@ def cmd_normalisation(args: argparse.Namespace) -> None:
         log.info("skipped: %s", err)
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import Params, load_params
+    from diff3dhpe.predict import predict_file, render_prediction, write_prediction
+
+    # the default params.yaml is optional here: a user lifting their own keypoints may have none
+    explicit = args.params != "params.yaml" or Path(args.params).is_file()
+    params = load_params(args.params) if explicit else Params.section_defaults()
+    prediction = predict_file(
+        args.keypoints, params, run=args.run, checkpoint=args.checkpoint, runs_root=args.runs_dir,
+        format=args.format, image_size=tuple(args.image_size) if args.image_size else None,
+        person=args.person, threshold=args.threshold, hypotheses=args.hypotheses, aggregate=args.aggregate,
+        steps=args.steps, seed=args.seed, flip=False if args.no_flip else None,
+        normalisation=args.normalisation, height_mm=args.height, progress=True,
+    )
+    out = Path(args.out) if args.out else Path("predictions") / Path(args.keypoints).stem
+    formats = ("npz", *(["csv"] if args.csv else []), *(["json"] if args.json else []))
+    paths = render_prediction(prediction, args.render, fps=args.fps) if args.render else []
+    paths = write_prediction(prediction, out, formats) + paths
+    print(prediction.summary())
+    for path in paths:
+        print(path)
+
+
+def cmd_package(args: argparse.Namespace) -> None:
+    from diff3dhpe.config import load_params
+    from diff3dhpe.predict import package_model
+
+    paths = package_model(load_params(args.params), args.run, args.runs_dir, args.out, args.params)
+    print("\n".join(map(str, paths)))
+
+
 def cmd_robustness(args: argparse.Namespace) -> None:
     from diff3dhpe.evaluate import robustness_run
 
@@ -310,6 +341,60 @@ def build_parser() -> argparse.ArgumentParser:
         "Prints s in the release's unit and the decode factor in mm (pose_mm = prediction * factor).",
     )
     p.add_argument("--dataset", choices=DATASETS, default=None, help="one dataset (default: both)")
+
+    p = add(
+        "predict",
+        cmd_predict,
+        "3D poses from your own 2D keypoints (any common detector format)",
+        "Reads KEYPOINTS: COCO-17 results or MMPose JSON, Halpe-26 / AlphaPose JSON, an OpenPose\n"
+        "BODY_25 folder of per-frame JSON, MediaPipe Pose 33 CSV / JSON, a VideoPose3D custom npz, or a\n"
+        "(T, 17, 2|3) .npy / .csv in Human3.6M order (docs/keypoints.md). One person is lifted: the most\n"
+        "confident track, or --person N. Model: the bundled demo model (synthetic training data only),\n"
+        "--run ID of the study, or --checkpoint FILE (our model.pt or an official release file).\n"
+        "Writes OUT/poses_3d.npz (+ .csv / .json): poses_3d (T, 17, 3) mm, camera coordinates, pelvis\n"
+        "at the origin, Human3.6M joints; uncertainty (T, 17) mm (spread over --hypotheses); the\n"
+        "converted 2D input; model, S, H, seed. --render FILE.mp4|.gif draws 2D beside 3D.",
+    )
+    p.add_argument("keypoints", help="2D keypoint file (or an OpenPose folder)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", default=None, metavar="FILE", help="model file (default: the demo)")
+    source.add_argument("--run", default=None, metavar="ID", help="a trained run of params.yaml")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default predictions/<name>)")
+    p.add_argument("--render", default=None, metavar="FILE", help="write a video (.mp4, or .gif) and a strip")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of --render (default 25)")
+    p.add_argument("--format", default=None, help="input format when it cannot be detected")
+    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                   help="image size in pixels, when the file does not say")
+    p.add_argument("--person", type=int, default=0, help="which track: 0 = most confident (default)")
+    p.add_argument("--threshold", type=float, default=0.3,
+                   help="joints below this confidence count as missing (default 0.3)")
+    p.add_argument("--hypotheses", type=int, default=None, metavar="H",
+                   help="diffusion hypotheses; their spread is the uncertainty (default evaluate.hypotheses)")
+    p.add_argument("--aggregate", choices=["mean", "median"], default=None, help="over hypotheses")
+    p.add_argument("--steps", type=int, default=None, metavar="S",
+                   help="reverse steps (default: the model's)")
+    p.add_argument("--seed", type=int, default=None, help="noise seed (default evaluate.seed)")
+    p.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
+    p.add_argument("--normalisation", default=None, metavar="release|ours|MM",
+                   help="official files: the decode factor in mm (`diff3dhpe normalisation`); "
+                        "without it their output is up to scale")
+    p.add_argument("--height", type=float, default=None, metavar="MM",
+                   help="rescale so the skeleton height (ankle to head joint) is MM")
+    p.add_argument("--csv", action="store_true", help="also write poses_3d.csv")
+    p.add_argument("--json", action="store_true", help="also write poses_3d.json")
+    p.add_argument("--runs-dir", default=RUNS_DIR, help="folder of trained runs (default: runs)")
+
+    p = add(
+        "package",
+        cmd_package,
+        "a trained run as a self-describing model file for predict (how the demo model is made)",
+        "Reads runs/<ID>/model.pt, params and the run's data. Scores the run on its test set and the\n"
+        "reference lifters without a network (mean pose, linear lifter) fitted on the same training data.\n"
+        "Writes OUT/model.pt and OUT/provenance.json (params, data source and seed, S, test MPJPE).",
+    )
+    p.add_argument("--run", required=True, help="run id of params' experiments")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    dirs(p)
 
     p = add(
         "robustness",

@@ -383,6 +383,12 @@ class Params(Strict):
             raise ValueError("\n  ".join(problems))
         return self
 
+    @classmethod
+    def section_defaults(cls) -> Params:
+        """Every section at its default, without the study-level cross-checks (the default t-test and
+        sweeps name runs an empty matrix lacks): for commands that run no study, e.g. predict."""
+        return cls.model_construct()
+
     # ------------------------------------------------------------ the run matrix
     def train_runs(self) -> list[RunSpec]:
         """Every trained model of the experiment matrix, in params order (groups, input_2d, frames,

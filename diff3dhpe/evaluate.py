@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from diff3dhpe import metrics
+from diff3dhpe import baselines, metrics
 from diff3dhpe.assemble import (
     TrainedRun,
     checkpoint_run_spec,
@@ -153,6 +153,30 @@ def _metrics_rows(table: pd.DataFrame, run: RunSpec, name: str, seed: int | None
     table["seed"] = table["seed"].astype("Int64")
     table["steps"] = table["steps"].astype("Int64")
     return table[list(RESULT_COLUMNS["metrics"])]
+
+
+def baseline_scores(params: Params, run_id: str) -> dict[str, dict[str, float]]:
+    """The reference lifters without a network, on ``run_id``'s data, fitted on its training subjects
+    (``PoseDataset.train``) and scored with the same protocol as the run (``score``, the ``Average``
+    row): the mean training pose, and the least-squares linear lifter per frame and over the run's
+    F-frame window (``diff3dhpe.baselines``). Returns {name: {"mpjpe": mm, "p_mpjpe": mm}}.
+    """
+    run = params.find_run(run_id)
+    dataset = load_run_dataset(params, run)
+    train = [(seq.keypoints_2d, seq.poses_3d) for seq in dataset.train]
+    mean_pose = baselines.fit_mean_pose(train)
+    predictors = {"mean pose": lambda x2d: np.broadcast_to(mean_pose, (*x2d.shape[:2], 3))}
+    for window in dict.fromkeys((1, run.frames)):
+        lifter = baselines.fit_linear_lifter(train, window=window)
+        predictors[f"linear lifter, {window} frame{'s' if window > 1 else ''}"] = lifter.predict
+    scores = {}
+    for name, predict in predictors.items():
+        root = dataset.layout.root  # the baselines predict relative to joint 0; the data to its root
+        predictions = [np.asarray(predict(seq.keypoints_2d), dtype=np.float64) for seq in dataset.test]
+        predictions = [pred - pred[:, root : root + 1] for pred in predictions]
+        average = _average(score(run.dataset, dataset.test, predictions))
+        scores[name] = {"mpjpe": float(average["mpjpe"]), "p_mpjpe": float(average["p_mpjpe"])}
+    return scores
 
 
 def _average(table: pd.DataFrame) -> pd.Series:

@@ -19,7 +19,7 @@ FLOORS = [
     {"variants", "metrics", "diffusion", "data", "models", "baselines", "keypoints"},
     {"config", "results", "checkpoints", "fastpaths", "distributed"},
     {"assemble", "prepare", "plan", "stats", "report", "render"},
-    {"train", "evaluate"},
+    {"train", "evaluate", "predict"},
     {"cli"},
 ]
 
