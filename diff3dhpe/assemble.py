@@ -20,6 +20,7 @@ Train, evaluate and predict all go through here, so a run is built one way only:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -53,7 +54,7 @@ from diff3dhpe.fastpaths import (
     set_input_checks,
 )
 from diff3dhpe.models import build_model
-from diff3dhpe.results import model_path
+from diff3dhpe.results import EVALUATE_SUMMARY_FILE, MODEL_PROVENANCE_FILE, model_path
 from diff3dhpe.utils import derive_seed, select_device
 from diff3dhpe.variants import DATASETS, INPUTS_2D, RunSpec, Variant, parse_run_id
 
@@ -127,10 +128,18 @@ def build_run_model(params: Params, run: RunSpec) -> torch.nn.Module:
     )
 
 
-def make_diffusion(params: Params) -> Diffusion:
-    """The schedule of params.diffusion (T, paper / release form, k_clip)."""
-    d = params.diffusion
-    return Diffusion(timesteps=d.timesteps, compat=d.compat, k_clip=d.k_clip)
+DIFFUSION_SETTINGS = ("timesteps", "compat", "k_clip")  # what a checkpoint stores to sample as trained
+
+
+def diffusion_settings(params: Params) -> dict:
+    """{timesteps, compat, k_clip} of params.diffusion: the schedule a model is trained and sampled with."""
+    return params.diffusion.model_dump(mode="json", include=set(DIFFUSION_SETTINGS))
+
+
+def make_diffusion(params: Params, settings: dict | None = None) -> Diffusion:
+    """The schedule of ``settings`` (a checkpoint's stored {timesteps, compat, k_clip}) or else of
+    params.diffusion (T, paper / release form, k_clip)."""
+    return Diffusion(**(settings or diffusion_settings(params)))
 
 
 # ---------------------------------------------------------------- prediction
@@ -370,8 +379,9 @@ def trained_from_checkpoint(
     ``resolve_scale(params, ..., normalisation, data)`` (official files: the release constant of
     params' data files by default). Diffusion variants sample with: official files, T = the length of
     the file's schedule buffer (else 1000) and the release's update form (``compat`` 'release',
-    METHOD.md §3, so the weights run as their authors ran them); our files, params.diffusion; ``compat``
-    ('paper' | 'release') overrides the form. Device, threads and the fast paths as ``load_trained``.
+    METHOD.md §3, so the weights run as their authors ran them); our files, the settings stored in
+    them (older files: params.diffusion); ``compat`` ('paper' | 'release') overrides the form.
+    Device, threads and the fast paths as ``load_trained``.
 
     Raises CheckpointError (unreadable, unsafe or unrecognised file) and ConfigError (setting,
     normalisation or compat); a release schedule that is not the cosine one is logged as a warning.
@@ -385,10 +395,42 @@ def trained_from_checkpoint(
                       normalisation=how)
 
 
+def checkpoint_steps(
+    params: Params, checkpoint: LoadedCheckpoint, run: RunSpec, steps: int | None = None
+) -> tuple[int | None, str]:
+    """(S, where it came from) for sampling ``checkpoint`` in the setting ``run``; (None, '') for
+    regression models. In order: ``steps`` as given; the S stored beside the file (a packaged model's
+    ``provenance.json``, or ``evaluate.json`` in a run folder); params diffusion.steps / ddim_steps
+    for that setting; the paper's (``Params.steps_or_paper``).
+
+    Raises ConfigError: ``steps`` for a regression model, or not a positive integer; a setting whose
+    F has no known S.
+    """
+    if not run.spec.diffusion:
+        if steps is not None:
+            raise ConfigError(f"--steps {steps}: a {run.variant} model is a regression model, it has no "
+                              f"sampler (drop --steps)")
+        return None, ""
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"--steps must be a positive integer, got {steps!r}")
+        return steps, "--steps"
+    for sidecar in (checkpoint.path.with_name(MODEL_PROVENANCE_FILE),
+                    checkpoint.path.with_name(EVALUATE_SUMMARY_FILE)):
+        try:
+            stored = json.loads(sidecar.read_text()).get("steps") if sidecar.is_file() else None
+        except (json.JSONDecodeError, AttributeError, OSError):
+            stored = None
+        if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0:
+            return stored, f"{sidecar.name} beside {checkpoint.path.name}"
+    return params.steps_or_paper(run)
+
+
 def _checkpoint_diffusion(params: Params, loaded: LoadedCheckpoint, compat: str | None) -> Diffusion:
     d = params.diffusion
-    if loaded.origin == "ours":
-        return Diffusion(timesteps=d.timesteps, compat=compat or d.compat, k_clip=d.k_clip)
+    if loaded.origin == "ours":  # as trained: the file's settings (older files: params.diffusion)
+        settings = dict(loaded.diffusion or diffusion_settings(params))
+        return Diffusion(**{**settings, "compat": compat or settings["compat"]})
     found = loaded.alphas_cumprod
     diffusion = Diffusion(compat=compat or "release", k_clip=d.k_clip,
                           **({"timesteps": int(found.numel())} if found is not None else {}))

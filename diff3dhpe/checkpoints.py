@@ -460,6 +460,8 @@ class LoadedCheckpoint:
     ``run``: our files' run id (dataset, 2D input, F and seed it was trained with); None for releases.
     ``scale``: our files' normalisation scale in mm; None for releases (they store none, METHOD.md §8a).
     ``alphas_cumprod``: the noise-schedule buffer a release Diff3DHPE file carries (T,), else None.
+    ``diffusion``: our files' schedule settings {timesteps, compat, k_clip} (files written before they
+    were stored: None, and the caller's params.diffusion applies).
     """
 
     path: Path
@@ -470,6 +472,7 @@ class LoadedCheckpoint:
     run: str | None = None
     scale: float | None = None
     alphas_cumprod: torch.Tensor | None = None
+    diffusion: dict | None = None
 
     @property
     def frames(self) -> int:
@@ -504,7 +507,7 @@ def load_lifter(path: PathLike, *, heads: int = 8) -> LoadedCheckpoint:
             raise CheckpointError(f"checkpoint {path}: entry 'scale' (mm) is {state.get('scale')!r}, "
                                   f"expected a positive number")
         loaded = LoadedCheckpoint(path, model, "ours", "diff3dhpe", variant, run=state.get("run"),
-                                  scale=float(state["scale"]))
+                                  scale=float(state["scale"]), diffusion=state.get("diffusion"))
     else:
         model = load_official(state, heads=heads, source=f"official checkpoint {path}")
         config = model.config

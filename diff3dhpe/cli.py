@@ -12,10 +12,14 @@ import json
 import logging
 import sys
 import time
+import typing
 from pathlib import Path
 
+from diff3dhpe.config import DiffusionParams
 from diff3dhpe.errors import ConfigError, Diff3DHPEError
-from diff3dhpe.variants import DATASETS, INPUTS_2D
+from diff3dhpe.plan import GPU_PEAK_TFLOPS
+from diff3dhpe.results import RESULT_KINDS
+from diff3dhpe.variants import DATASETS, INPUTS_2D, RUN_KINDS
 
 log = logging.getLogger("diff3dhpe.cli")
 
@@ -290,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_evaluate,
         "score a trained run, or any checkpoint file, on the test set",
         "--run ID: reads runs/<ID>/model.pt, params diffusion/evaluate/data and the test data;\n"
-        "  writes results/per_run/metrics/<ID>.csv (rows per action + Average; columns of\n"
+        "  writes results/per_run/metrics/<ID>.csv (rows per action + Average, 3DHP: + All; columns of\n"
         "  results/metrics.csv) and runs/<ID>/evaluate.json (MPJPE, seconds per clip).\n"
         "--checkpoint FILE: an official Diff3DHPE / MixSTE / PoseFormer release file or our own\n"
         "  model.pt / checkpoint.pt. Variant and F come from the file; S from --steps, else params\n"
@@ -318,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "from the data files; default for official files), ours (max |coordinate| over the "
                    "training subjects of params) or a number in mm (default for our files: their stored "
                    "scale)")
-    p.add_argument("--compat", choices=["paper", "release"], default=None,
+    p.add_argument("--compat", choices=typing.get_args(DiffusionParams.model_fields["compat"].annotation),
+                   default=None,
                    help="--checkpoint: DDIM update form (default: release for official files, params "
                    "diffusion.compat for ours)")
     p.add_argument("--subjects", nargs="+", default=None, metavar="S",
@@ -366,8 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("W", "H"),
                    help="image size in pixels, when the file does not say")
     p.add_argument("--person", type=int, default=0, help="which track: 0 = most confident (default)")
-    p.add_argument("--threshold", type=float, default=0.3,
-                   help="joints below this confidence count as missing (default 0.3)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="joints below this confidence count as missing "
+                        "(default: diff3dhpe.keypoints.DEFAULT_CONFIDENCE_THRESHOLD)")
     p.add_argument("--hypotheses", type=int, default=None, metavar="H",
                    help="diffusion hypotheses; their spread is the uncertainty (default evaluate.hypotheses)")
     p.add_argument("--aggregate", choices=["mean", "median"], default=None, help="over hypotheses")
@@ -428,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweeps.<kind> otherwise); fails naming the runs whose file is missing.\n"
         "Writes results/<kind>.csv in run order.",
     )
-    p.add_argument("--kind", required=True, choices=["metrics", "robustness", "steps"])
+    p.add_argument("--kind", required=True, choices=RESULT_KINDS)
     p.add_argument("--out", default=None, help="output CSV (default results/<kind>.csv)")
     dirs(p, runs=False)
 
@@ -461,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list run ids of the experiment matrix or a sweep",
         "Reads params experiments / sweeps; writes nothing. One id per line (or --json).",
     )
-    p.add_argument("--kind", default="train", choices=["train", "robustness", "steps"])
+    p.add_argument("--kind", default="train", choices=RUN_KINDS)
     p.add_argument("--json", action="store_true", help="print specs as JSON")
 
     p = add(
@@ -476,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Prints per-run training and evaluation FLOPs (matmuls only) and the hours at the MFU "
         "measured on an H100 (benchmarks/gpu.py).",
     )
-    p.add_argument("--gpu", default="H100", choices=["H100", "H200", "A100", "V100"], help="default: H100")
+    p.add_argument("--gpu", default="H100", choices=list(GPU_PEAK_TFLOPS), help="default: H100")
     p.add_argument(
         "--precision",
         default=None,

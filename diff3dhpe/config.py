@@ -233,10 +233,10 @@ class EvaluateParams(Strict):
     # bf16: autocast of the sampler's forward passes; bf16-weights: a bf16 copy of the whole model
     # (residual stream and LayerNorms too; faster still). CUDA only: on CPU the run stays fp32, with a note.
     precision: Literal["fp32", "bf16", "bf16-weights"] = "fp32"
-    # Speed only (CUDA): torch.compile the sampling model (a minute of compiling per batch shape).
+    # Speed only (CUDA): torch.compile the sampling model (compiling takes a while per batch shape).
     compile: bool = False
     # Speed only: kernel of the spatial attention (J = 17 tokens). auto: bmm on CPU, SDPA on CUDA;
-    # bmm on CUDA is faster only together with compile (H100: 1.06x; eager it is slower).
+    # bmm on CUDA pays off only together with compile (README "Performance").
     spatial_attention: Literal["auto", "sdpa", "bmm"] = "auto"
 
 

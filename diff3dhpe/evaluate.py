@@ -25,6 +25,7 @@ from diff3dhpe import baselines, metrics
 from diff3dhpe.assemble import (
     TrainedRun,
     checkpoint_run_spec,
+    checkpoint_steps,
     limit_test_sequences,
     load_dataset,
     load_run_dataset,
@@ -302,7 +303,7 @@ def evaluate_checkpoint(
     """
     loaded = load_lifter(checkpoint)
     run = checkpoint_run_spec(loaded, dataset, input_2d)
-    steps, steps_from = _checkpoint_steps(params, run, steps)
+    steps, steps_from = checkpoint_steps(params, loaded, run, steps)
     data = load_dataset(params, run.dataset, run.input_2d)
     sequences = limit_test_sequences(data.test, subjects, max_frames)
     trained = trained_from_checkpoint(params, loaded, dataset=run.dataset, input_2d=run.input_2d,
@@ -318,20 +319,6 @@ def evaluate_checkpoint(
                  + (f" (--max-frames {max_frames})" if max_frames else "") + "."]
     return evaluate_lifter(params, trained, sequences, data.layout, steps, steps_from=steps_from,
                            name=checkpoint_run_name(loaded.path), notes=quick, progress=progress)
-
-
-def _checkpoint_steps(params: Params, run: RunSpec, steps: int | None) -> tuple[int | None, str]:
-    """(S, where it came from): ``steps`` as given, else ``Params.steps_or_paper``; regression: (None, '')."""
-    if not run.spec.diffusion:
-        if steps is not None:
-            raise ConfigError(f"--steps {steps}: a {run.variant} model is a regression model, it has no "
-                              f"sampler (drop --steps)")
-        return None, ""
-    if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ConfigError(f"--steps must be a positive integer, got {steps!r}")
-        return steps, "--steps"
-    return params.steps_or_paper(run)
 
 
 def evaluate_lifter(

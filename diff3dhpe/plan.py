@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from diff3dhpe.config import Params
 from diff3dhpe.data.skeleton import NUM_JOINTS
 from diff3dhpe.errors import ConfigError
-from diff3dhpe.variants import RunSpec
+from diff3dhpe.variants import PAPER_SIZES, RunSpec
 
 # Dense (no sparsity) peak tensor throughput in TFLOP/s, from the vendors' data sheets (SXM parts).
 # fp32 is plain FP32 (no TF32); V100 has no bf16, so its bf16 entry is its fp16 tensor-core peak.
@@ -53,8 +53,8 @@ class PlanRow:
 
 def mixste_forward_flops(
     frames: int,
-    dim: int = 512,
-    depth: int = 8,
+    dim: int = PAPER_SIZES["mixste"]["dim"],
+    depth: int = PAPER_SIZES["mixste"]["depth"],
     mlp_ratio: float = 2.0,
     time_embedding: bool = True,
     denoiser: bool = True,
@@ -80,7 +80,8 @@ def mixste_forward_flops(
 
 
 def poseformer_forward_flops(
-    frames: int, dim: int = 32, depth: int = 4, mlp_ratio: float = 2.0, time_embedding: bool = True,
+    frames: int, dim: int = PAPER_SIZES["poseformer"]["dim"], depth: int = PAPER_SIZES["poseformer"]["depth"],
+    mlp_ratio: float = 2.0, time_embedding: bool = True,
     denoiser: bool = True, joints: int = NUM_JOINTS,
 ) -> int:
     """Matmul FLOPs of one PoseFormer forward pass for one clip (spatial stage, then temporal)."""

@@ -32,20 +32,29 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from diff3dhpe.assemble import TrainedRun, lift_sequences, load_trained, trained_from_checkpoint
+from diff3dhpe.assemble import (
+    TrainedRun,
+    checkpoint_run_spec,
+    checkpoint_steps,
+    lift_sequences,
+    load_trained,
+    trained_from_checkpoint,
+)
 from diff3dhpe.atomic import atomic_open, atomic_write_json, atomic_write_text
+from diff3dhpe.checkpoints import load_lifter
 from diff3dhpe.config import EvaluateParams, Params
 from diff3dhpe.data.dataset import PoseSequence
 from diff3dhpe.data.skeleton import H36M
 from diff3dhpe.errors import ConfigError
 from diff3dhpe.keypoints import DEFAULT_CONFIDENCE_THRESHOLD, LiftInput, load_lift_input
-from diff3dhpe.results import EVALUATE_SUMMARY_FILE
+from diff3dhpe.results import MODEL_PROVENANCE_FILE
+from diff3dhpe.variants import RunSpec
 
 log = logging.getLogger("diff3dhpe.predict")
 
 DEMO_DIR = resources.files("diff3dhpe") / "resources" / "demo"
 DEMO_MODEL = Path(str(DEMO_DIR / "model.pt"))
-DEMO_PROVENANCE = Path(str(DEMO_DIR / "provenance.json"))
+DEMO_PROVENANCE = Path(str(DEMO_DIR / MODEL_PROVENANCE_FILE))
 COORDINATES = "camera coordinates (x right, y down, z forward), pelvis (joint 0) at the origin"
 UP_TO_SCALE = ("up to scale: the model's normalised output, not millimetres (official weights need the "
                "release normalisation constant: pass --normalisation MM from `diff3dhpe normalisation`, "
@@ -148,8 +157,8 @@ def load_model_for_predict(
 
     ``run``: a run of params' experiment matrix (runs/<ID>/model.pt); ``checkpoint``: our model.pt /
     checkpoint.pt or an official release file (``assemble.trained_from_checkpoint``); neither: the
-    bundled demo model. S: ``steps``, else the model's own (the demo's provenance, a run's
-    params.diffusion.steps, ``evaluate.json`` beside a model.pt), else the paper's for its frames.
+    bundled demo model. S: ``steps``, else a run's params.diffusion.steps, else for files
+    ``assemble.checkpoint_steps`` (the S stored beside the file, params, the paper's).
     Official files without ``normalisation`` give output up to scale. Raises ConfigError (both or a
     missing model, a model not trained on Human3.6M joints, S for a regression model), CheckpointError.
     """
@@ -158,48 +167,35 @@ def load_model_for_predict(
     up_to_scale = False
     if run:
         trained = load_trained(params, run, runs_root)
-        found_steps, description = params.sampling_steps(trained.run), f"run {run}"
+        description = f"run {run}"
+        _refuse_other_joint_orders(trained.run, description)
+        if steps is not None and not trained.run.spec.diffusion:
+            raise ConfigError(f"--steps: {description} is a regression model ({trained.run.variant}); "
+                              f"it has no sampling steps")
+        used_steps = steps if steps is not None else params.sampling_steps(trained.run)
     else:
         path = Path(checkpoint) if checkpoint else DEMO_MODEL
         if not path.is_file():
             raise ConfigError(f"{path}: checkpoint not found" if checkpoint else
                               f"{path}: the bundled demo model is missing from this installation")
-        from diff3dhpe.checkpoints import load_lifter
-
+        description = "bundled demo model" if not checkpoint else f"checkpoint {path}"
         loaded = load_lifter(path)
+        # our files know their dataset; release files are taken as Human3.6M ones (joint order)
+        _refuse_other_joint_orders(checkpoint_run_spec(loaded, None if loaded.run else "h36m"), description)
         if loaded.origin == "official" and normalisation is None:
             normalisation, up_to_scale = 1.0, True
         trained = trained_from_checkpoint(params, loaded, dataset="h36m", normalisation=normalisation)
-        found_steps = _stored_steps(path)
-        description = "bundled demo model" if not checkpoint else f"checkpoint {path}"
-        if found_steps is None and trained.run.spec.diffusion:
-            found_steps, _ = params.steps_or_paper(trained.run)
-    if trained.run.dataset != "h36m":
-        raise ConfigError(
-            f"{description} was trained on {trained.run.dataset}, whose joint order is not Human3.6M's; "
-            f"predict lifts Human3.6M-17 keypoints: use a model trained on h36m"
-        )
-    if steps is not None:
-        if not trained.run.spec.diffusion:
-            raise ConfigError(f"--steps: {description} is a regression model ({trained.run.variant}); "
-                              f"it has no sampling steps")
-        found_steps = steps
+        used_steps, _ = checkpoint_steps(params, loaded, trained.run, steps)
     variant = trained.run.spec
-    used_steps = found_steps if variant.diffusion else None
     return trained, used_steps, f"{description} ({variant.label})", up_to_scale
 
 
-def _stored_steps(model_file: Path) -> int | None:
-    """S stored beside a model: the demo's provenance.json, or evaluate.json of a run folder."""
-    for sidecar in (model_file.with_name(DEMO_PROVENANCE.name), model_file.with_name(EVALUATE_SUMMARY_FILE)):
-        if sidecar.is_file():
-            try:
-                stored = json.loads(sidecar.read_text()).get("steps")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(stored, int) and stored > 0:
-                return stored
-    return None
+def _refuse_other_joint_orders(run: RunSpec, description: str) -> None:
+    if run.dataset != "h36m":
+        raise ConfigError(
+            f"{description} was trained on {run.dataset}, whose joint order is not Human3.6M's; "
+            f"predict lifts Human3.6M-17 keypoints: use a model trained on h36m"
+        )
 
 
 def predict_file(
@@ -212,7 +208,7 @@ def predict_file(
     format: str | None = None,
     image_size: tuple[int, int] | None = None,
     person: int = 0,
-    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    threshold: float | None = None,
     hypotheses: int | None = None,
     aggregate: str | None = None,
     steps: int | None = None,
@@ -233,6 +229,7 @@ def predict_file(
     params = params or Params.section_defaults()
     if height_mm is not None and not (np.isfinite(height_mm) and height_mm > 0):
         raise ConfigError(f"--height must be a positive number of millimetres, got {height_mm!r}")
+    threshold = DEFAULT_CONFIDENCE_THRESHOLD if threshold is None else threshold
     lift_input = load_lift_input(keypoints, format, image_size=image_size, person=person, threshold=threshold)
     settings = _evaluate_settings(params, hypotheses=hypotheses, aggregate=aggregate, seed=seed,
                                   flip_test=flip)
@@ -349,4 +346,4 @@ def package_model(params: Params, run_id: str, runs_root: str | Path, out_dir: s
     target = out / "model.pt"
     with atomic_open(target, "wb") as handle, open(model_path(runs_root, run.id), "rb") as source_file:
         shutil.copyfileobj(source_file, handle)
-    return [target, atomic_write_json(provenance, out / DEMO_PROVENANCE.name)]
+    return [target, atomic_write_json(provenance, out / MODEL_PROVENANCE_FILE)]

@@ -21,6 +21,7 @@ matplotlib figure (Agg canvas, no pyplot) serves a whole clip; a frame only move
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
@@ -278,14 +279,33 @@ def _write_mp4(path: Path, frames: Iterable[np.ndarray], *, fps: float, size: tu
             str(encoded), size, fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=7,
             macro_block_size=2, ffmpeg_log_level="error", output_params=["-movflags", "+faststart"],
         )
-        writer.send(None)  # start ffmpeg
+        _send(writer, None, path)  # start ffmpeg
         try:
-            for rgb in frames:
-                writer.send(rgb)
-        finally:
+            for rgb in frames:  # an error while drawing propagates as it is
+                _send(writer, rgb, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
+        try:
             writer.close()
+        except (OSError, RuntimeError) as err:
+            raise _encoder_error(path, err) from None
         with encoded.open("rb") as source, atomic_open(path) as handle:
             shutil.copyfileobj(source, handle)
+
+
+def _send(writer, frame: np.ndarray | None, path: Path) -> None:
+    """One frame (None: start) to ffmpeg; its failures (a missing codec, a full disk) as ConfigError."""
+    try:
+        writer.send(frame)
+    except (OSError, RuntimeError, StopIteration) as err:
+        raise _encoder_error(path, err) from None
+
+
+def _encoder_error(path: Path, err: BaseException) -> ConfigError:
+    return ConfigError(f"{path}: ffmpeg could not encode the video ({err}); "
+                       f"write a .gif instead (--render {path.with_suffix('.gif')})")
 
 
 def _ffmpeg_available() -> bool:

@@ -85,6 +85,8 @@ MODEL_FILE = "model.pt"  # the selected weights, written when training is done
 EVALUATE_SUMMARY_FILE = "evaluate.json"  # MPJPE, P-MPJPE, seconds per clip (a dvc metric)
 LIVE_DIR = "dvclive"  # training curves
 PROVENANCE_FILE = "provenance.json"  # results/provenance.json: which data the numbers come from
+# beside a packaged model.pt (`diff3dhpe package`): what it was trained on, its S and test scores
+MODEL_PROVENANCE_FILE = "provenance.json"
 
 # `diff3dhpe evaluate --checkpoint FILE` writes these into results/checkpoints/<file stem>/ (or --out).
 CHECKPOINTS_DIR = "checkpoints"

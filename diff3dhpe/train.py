@@ -29,6 +29,7 @@ from tqdm import tqdm
 from diff3dhpe.assemble import (
     build_run_model,
     clip_index,
+    diffusion_settings,
     load_run_dataset,
     make_diffusion,
     predict_normalised,
@@ -392,6 +393,7 @@ def _train(
                 "variant": run.variant,
                 "params_digest": digest,
                 "run": run.id,
+                "diffusion": diffusion_settings(params),
                 "best": best if cfg.selection == "best_validation" else None,
             },
         )
@@ -418,6 +420,7 @@ def _train(
                 "params_digest": digest,
                 "run": run.id,
                 "selection": cfg.selection,
+                "diffusion": diffusion_settings(params),
             },
         )
         log.info("%s: wrote %s (epoch %d, selection %s)", run.id, model_path, selected_epoch, cfg.selection)

@@ -96,10 +96,13 @@ VariantName = Literal[tuple(VARIANTS)]  # type: ignore[valid-type]
 DatasetName = Literal[DATASETS]  # type: ignore[valid-type]
 Input2DName = Literal[INPUTS_2D]  # type: ignore[valid-type]
 
-RUN_ID_PATTERN = r"[a-z0-9]+-[a-z]+-f\d+-[a-z0-9-]+-s\d+"
-_RUN_ID = re.compile(
-    r"^(?P<dataset>[a-z0-9]+)-(?P<input>[a-z]+)-f(?P<frames>\d+)-(?P<variant>[a-z0-9-]+)-s(?P<seed>\d+)$"
+# The run id's grammar, once: parse_run_id matches it with named groups, RUN_ID_PATTERN (for
+# Snakemake's wildcard, which nests it in a regex of its own) is the same without the names.
+_RUN_ID_GRAMMAR = (
+    r"(?P<dataset>[a-z0-9]+)-(?P<input>[a-z]+)-f(?P<frames>\d+)-(?P<variant>[a-z0-9-]+)-s(?P<seed>\d+)"
 )
+_RUN_ID = re.compile(_RUN_ID_GRAMMAR)
+RUN_ID_PATTERN = re.sub(r"\?P<\w+>", "?:", _RUN_ID_GRAMMAR)
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class RunSpec:
 
 def parse_run_id(run_id: str) -> RunSpec:
     """'h36m-det-f27-diff3dhpe-m-s0' -> RunSpec; ConfigError naming the id and the allowed values."""
-    match = _RUN_ID.match(run_id)
+    match = _RUN_ID.fullmatch(run_id)
     if not match:
         raise ConfigError(
             f"run id {run_id!r} is not of the form <dataset>-<input_2d>-f<frames>-<variant>-s<seed>, "

@@ -271,3 +271,9 @@ def test_runs_command_prints_ids(tmp_path, capsys):
     path.write_text(yaml.safe_dump(tiny_params()))
     assert main(["runs", "--params", str(path), "--kind", "steps"]) == 0
     assert capsys.readouterr().out.split() == ["h36m-det-f9-diff3dhpe-m-s0"]
+
+
+def test_removed_keys_are_unknown_keys_and_the_paper_profile_still_validates():
+    with pytest.raises(ConfigError, match=r"train.num_workers: unknown key 'num_workers'"):
+        parse_params({"train": {"num_workers": 4}})
+    load_params(Path(__file__).resolve().parents[1] / "configs" / "paper.yaml")

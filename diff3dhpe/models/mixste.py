@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..variants import SEQ2FRAME_BACKBONES
+from ..variants import PAPER_SIZES, SEQ2FRAME_BACKBONES
 from .attention import Block, drop_path_rates
 from .embedding import add_input_layers
 from .inputs import check_call
@@ -35,8 +35,8 @@ class MixSTE(nn.Module):
         *,
         denoiser: bool,
         num_joints: int = 17,
-        dim: int = 512,
-        depth: int = 8,
+        dim: int = PAPER_SIZES["mixste"]["dim"],
+        depth: int = PAPER_SIZES["mixste"]["depth"],
         heads: int = 8,
         mlp_ratio: float = 2.0,
         drop_path: float = 0.1,

@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..variants import SEQ2FRAME_BACKBONES
+from ..variants import PAPER_SIZES, SEQ2FRAME_BACKBONES
 from .attention import Block, drop_path_rates
 from .embedding import add_input_layers
 from .inputs import check_call
@@ -33,8 +33,8 @@ class PoseFormer(nn.Module):
         *,
         denoiser: bool,
         num_joints: int = 17,
-        dim: int = 32,
-        depth: int = 4,
+        dim: int = PAPER_SIZES["poseformer"]["dim"],
+        depth: int = PAPER_SIZES["poseformer"]["depth"],
         heads: int = 8,
         mlp_ratio: float = 2.0,
         drop_path: float = 0.1,
