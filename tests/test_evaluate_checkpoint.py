@@ -9,6 +9,7 @@ wrapper adds 'model.' and its noise-schedule buffers).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,19 @@ from diff3dhpe.evaluate import evaluate_lifter, score
 from diff3dhpe.models import build_model
 from diff3dhpe.results import RESULT_COLUMNS
 from diff3dhpe.variants import RunSpec
+
+PAPER = pd.read_csv(Path(__file__).resolve().parents[1] / "diff3dhpe" / "resources" / "paper_results.csv")
+
+
+def paper(table: str, metric: str, method: str, frames: int, action: str) -> str:
+    """The published number, as the tables print it (one decimal), read from the paper's CSV itself."""
+    row = PAPER[(PAPER["table"] == table) & (PAPER["metric"] == metric) & (PAPER["method"] == method)
+                & (PAPER["frames"] == frames) & (PAPER["action"] == action)]
+    return f"{float(row['value'].iloc[0]):.1f}"
+
+
+def tiny_steps(study, frames: int = 9) -> int:
+    return study["params"].diffusion.steps["h36m"]["det"][frames]
 
 J = 17
 
@@ -160,7 +174,7 @@ def test_official_diff3dhpe_file_through_the_cli_equals_the_library_path(study, 
     assert tuple(written.columns) == RESULT_COLUMNS["metrics"]
     assert set(written["run"]) == {f"checkpoint:{path.name}"} and written["seed"].isna().all()
     assert set(written["variant"]) == {"diff3dhpe-m"} and set(written["frames"]) == {9}
-    assert set(written["steps"]) == {3}  # params diffusion.steps.h36m.det.9
+    assert set(written["steps"]) == {tiny_steps(study)}  # params diffusion.steps.h36m.det.9
     assert summary["normalisation"].startswith("release") and summary["compat"] == "release"
 
     # the library path, assembled here from its primitives: sample + flip + metrics
@@ -169,7 +183,7 @@ def test_official_diff3dhpe_file_through_the_cli_equals_the_library_path(study, 
     run = RunSpec("h36m", "det", 9, "diff3dhpe-m", 0)
     trained = TrainedRun(run, load_official(path), scale, torch.device("cpu"),
                          diffusion=Diffusion(1000, compat="release"))
-    predictions, _ = predict_sequences(params, trained, data.test, data.layout, 3)
+    predictions, _ = predict_sequences(params, trained, data.test, data.layout, tiny_steps(study))
     expected = score("h36m", data.test, predictions)
     assert list(written["action"]) == list(expected["action"])
     for metric in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"):
@@ -178,10 +192,12 @@ def test_official_diff3dhpe_file_through_the_cli_equals_the_library_path(study, 
 
 
 OTHER_RELEASES = {  # layout -> (variant inferred, S, the paper's rows beside ours in the Table 1 layout)
-    "MixSTE": ("mixste", None, ["| MPJPE (mm) | paper (Human3.6M) | MixSTE | 81 | - | 1 | 39.8 |",
+    "MixSTE": ("mixste", None, [f"| MPJPE (mm) | paper (Human3.6M) | MixSTE | 81 | - | 1 | "
+                                f"{paper('table1', 'mpjpe', 'MixSTE', 81, 'Directions')} |",
                                 "| MPJPE (mm) | paper (Human3.6M) | MixSTE* | 81 | - | 1 | - |",
                                 "| MixSTE (release file) | 9 | - | 1 |"]),
-    "PoseFormer": ("poseformer", None, ["| MPJPE (mm) | paper (Human3.6M) | Poseformer | 81 | - | 1 | 41.5 |",
+    "PoseFormer": ("poseformer", None, [f"| MPJPE (mm) | paper (Human3.6M) | Poseformer | 81 | - | 1 | "
+                                        f"{paper('table1', 'mpjpe', 'Poseformer', 81, 'Directions')} |",
                                         "| MPJPE (mm) | paper (Human3.6M) | PoseFormer* | 81 | - | 1 | - |"]),
     "Diff3DHPE-P": ("diff3dhpe-p", 3, ["| MPJPE (mm) | paper (Human3.6M) | Diff3DHPE-P | 81 | 5 | 1 | - |"]),
 }
@@ -241,11 +257,13 @@ def test_tables_show_the_papers_row_labelled_as_the_papers(official):
     path, out = official
     _, _, markdown, latex = read_out(out)
     # Table 1 layout: both protocols, the paper's Diff3DHPE-M rows at the paper's F (81: S=9, 243: S=5)
-    assert "| MPJPE (mm) | paper (Human3.6M) | Diff3DHPE-M | 81 | 9 | 1 | 40.2 |" in markdown
-    assert "| P-MPJPE (mm) | paper (Human3.6M) | Diff3DHPE-M | 243 | 5 | 1 | 29.8 |" in markdown
+    first = paper("table1", "mpjpe", "Diff3DHPE-M", 81, "Directions")
+    assert f"| MPJPE (mm) | paper (Human3.6M) | Diff3DHPE-M | 81 | 9 | 1 | {first} |" in markdown
+    protocol2 = paper("table1", "p_mpjpe", "Diff3DHPE-M", 243, "Directions")
+    assert f"| P-MPJPE (mm) | paper (Human3.6M) | Diff3DHPE-M | 243 | 5 | 1 | {protocol2} |" in markdown
     assert f"| MPJPE (mm) | ours (checkpoint:{path.name}, synthetic data" in markdown
     assert "| MixSTE" not in markdown and "P-STMO" not in markdown  # only the same method
-    assert r"paper (Human3.6M) & Diff3DHPE-M & 81 & 9 & 1 & 40.2" in latex
+    assert f"paper (Human3.6M) & Diff3DHPE-M & 81 & 9 & 1 & {first}" in latex
     assert "evaluate --checkpoint" in latex.splitlines()[0]
 
 
@@ -268,7 +286,8 @@ def test_mpi_inf_3dhp_checkpoint_reports_both_mpjpes_in_the_table_3_layout(study
     header = "| Source | Method | F | S | Seeds | PCK (%) | AUC (%) | MPJPE, mean of sequences (mm) | " \
              "MPJPE, all frames (mm) |"
     assert header in markdown
-    assert "| paper (MPI-INF-3DHP) | Diff3DHPE-M | 27 | 7 | 1 | 99.1 | 84.8 | 19.6 | - |" in markdown
+    published = [paper("table3", metric, "Diff3DHPE-M", 27, "All") for metric in ("pck", "auc", "mpjpe")]
+    assert f"| paper (MPI-INF-3DHP) | Diff3DHPE-M | 27 | 7 | 1 | {' | '.join(published)} | - |" in markdown
     ours = next(line for line in markdown.splitlines() if line.startswith("| ours"))
     assert ours.endswith(f"| {average['mpjpe']:.1f} | {pooled['mpjpe']:.1f} |")
 
@@ -285,7 +304,7 @@ def test_our_own_model_file_uses_its_run_and_stored_scale(study):
     written, summary, _, _ = read_out(out)
     assert summary["scale_mm"] == 987.5 and summary["origin"] == "ours"
     assert set(written["seed"]) == {1} and set(written["input_2d"]) == {"det"}
-    assert set(written["steps"]) == {3}
+    assert set(written["steps"]) == {tiny_steps(study)}
     assert summary["compat"] == "paper"  # params diffusion.compat, not the release's form
 
 

@@ -13,7 +13,7 @@ import yaml
 from test_config import tiny_params
 
 from diff3dhpe.config import parse_params
-from diff3dhpe.results import RESULT_COLUMNS
+from diff3dhpe.results import ALL_FRAMES, AVERAGE, RESULT_COLUMNS
 from diff3dhpe.stats import TTEST_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
     assert tuple(metrics.columns) == RESULT_COLUMNS["metrics"]
     trained = [r.id for r in params.runs("train")]
     assert list(dict.fromkeys(metrics["run"])) == trained  # every run, in run order
-    average = metrics[metrics["action"] == "Average"]
+    average = metrics[metrics["action"] == AVERAGE]
     assert len(average) == len(trained) and average["mpjpe"].notna().all()
     assert set(average["variant"]) == {
         "mixste",
@@ -85,8 +85,9 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
         "poseformer",
         "diff3dhpe-p",
     }
+    # 3DHP: one row per test sequence, the mean of their means (Average) and every frame pooled (All)
     assert set(metrics.loc[metrics["dataset"] == "3dhp", "action"]) == {f"TS{i}" for i in range(1, 7)} | {
-        "Average"
+        AVERAGE, ALL_FRAMES
     }
     assert metrics.loc[metrics["dataset"] == "3dhp", ["pck", "auc"]].notna().all().all()
 
