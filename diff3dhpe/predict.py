@@ -139,7 +139,10 @@ def _evaluate_settings(params: Params, **overrides) -> Params:
     try:
         evaluate = EvaluateParams.model_validate(values)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        flags = {"flip_test": "--no-flip"}  # the other settings share their flag's name
+        problems = "; ".join(
+            f"{flags.get(key := str(e['loc'][0]), '--' + key)}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors())
         raise ConfigError(f"predict settings are invalid: {problems}") from None
     return params.model_copy(update={"evaluate": evaluate})
 

@@ -295,3 +295,9 @@ def test_the_demo_models_test_score_is_reproduced_from_its_own_recipe(tmp_path):
     assert evaluation.summary["mpjpe"] == pytest.approx(provenance["test"]["mpjpe"], abs=0.05)
     lifter = baseline_scores(params, provenance["run"])["linear lifter, 1 frame"]["mpjpe"]
     assert evaluation.summary["mpjpe"] < lifter
+
+
+def test_a_bad_setting_names_its_flag(trained, tmp_path):
+    write_npy(tmp_path / "kp.npy", trained["pixels"])
+    with pytest.raises(Diff3DHPEError, match=r"--hypotheses: 0 is out of range"):
+        _predict(trained, tmp_path / "kp.npy", hypotheses=0)
