@@ -54,7 +54,7 @@ from diff3dhpe.fastpaths import (
     set_input_checks,
 )
 from diff3dhpe.models import build_model
-from diff3dhpe.results import EVALUATE_SUMMARY_FILE, MODEL_PROVENANCE_FILE, model_path
+from diff3dhpe.results import MODEL_PROVENANCE_FILE, model_path
 from diff3dhpe.utils import derive_seed, select_device
 from diff3dhpe.variants import DATASETS, INPUTS_2D, RunSpec, Variant, parse_run_id
 
@@ -400,7 +400,7 @@ def checkpoint_steps(
 ) -> tuple[int | None, str]:
     """(S, where it came from) for sampling ``checkpoint`` in the setting ``run``; (None, '') for
     regression models. In order: ``steps`` as given; the S stored beside the file (a packaged model's
-    ``provenance.json``, or ``evaluate.json`` in a run folder); params diffusion.steps / ddim_steps
+    ``provenance.json``); params diffusion.steps / ddim_steps
     for that setting; the paper's (``Params.steps_or_paper``).
 
     Raises ConfigError: ``steps`` for a regression model, or not a positive integer; a setting whose
@@ -415,14 +415,13 @@ def checkpoint_steps(
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"--steps must be a positive integer, got {steps!r}")
         return steps, "--steps"
-    for sidecar in (checkpoint.path.with_name(MODEL_PROVENANCE_FILE),
-                    checkpoint.path.with_name(EVALUATE_SUMMARY_FILE)):
-        try:
-            stored = json.loads(sidecar.read_text()).get("steps") if sidecar.is_file() else None
-        except (json.JSONDecodeError, AttributeError, OSError):
-            stored = None
-        if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0:
-            return stored, f"{sidecar.name} beside {checkpoint.path.name}"
+    sidecar = checkpoint.path.with_name(MODEL_PROVENANCE_FILE)
+    try:
+        stored = json.loads(sidecar.read_text()).get("steps") if sidecar.is_file() else None
+    except (json.JSONDecodeError, AttributeError, OSError):
+        stored = None
+    if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0:
+        return stored, f"{sidecar.name} beside {checkpoint.path.name}"
     return params.steps_or_paper(run)
 
 

@@ -37,30 +37,30 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from diff3dhpe.config import load_params
-    from diff3dhpe.train import train_run
+    from diff3dhpe.train import train_run, train_runs
 
     params = load_params(args.params)
-    result = train_run(params, args.run, args.runs_dir, stop_after_epochs=args.stop_after_epochs)
-    print(f"{result.run}: {result.epochs} epochs done -> {result.model_path}")
+    if args.run and len(args.run) == 1:  # in this process (also what torchrun runs on every rank)
+        results = [train_run(params, args.run[0], args.runs_dir, stop_after_epochs=args.stop_after_epochs,
+                             results_root=args.results)]
+    else:
+        if args.stop_after_epochs is not None:
+            raise ConfigError("--stop-after-epochs applies to one --run only")
+        results = train_runs(params, args.run, args.runs_dir, args.results, jobs=args.jobs)
+    for result in results:
+        print(f"{result.run}: {result.epochs} epochs done -> {result.model_path}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from diff3dhpe.atomic import atomic_write_csv, atomic_write_json
     from diff3dhpe.config import load_params
-    from diff3dhpe.evaluate import evaluate_run
-    from diff3dhpe.results import EVALUATE_SUMMARY_FILE, run_dir, run_result_path
 
     params = load_params(args.params)
     if args.checkpoint:
         return _evaluate_checkpoint(args, params)
     given = [flag for flag, value in _checkpoint_flags(args).items() if value not in (None, False)]
     if given:
-        raise ConfigError(f"{', '.join(given)} apply to --checkpoint FILE only, not to --run")
-    table, summary = evaluate_run(params, args.run, args.runs_dir)
-    out = Path(args.out) if args.out else run_result_path(args.results, "metrics", args.run)
-    atomic_write_csv(table, out)
-    atomic_write_json(summary, run_dir(args.runs_dir, args.run) / EVALUATE_SUMMARY_FILE)
-    print(f"{args.run}: MPJPE {summary['mpjpe']:.2f} mm -> {out}")
+        raise ConfigError(f"{', '.join(given)} apply to --checkpoint FILE only, not to --run / --all")
+    _write_results(args, "metrics", params)
 
 
 def _checkpoint_flags(args: argparse.Namespace) -> dict[str, object]:
@@ -138,29 +138,27 @@ def cmd_package(args: argparse.Namespace) -> None:
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
-    from diff3dhpe.evaluate import robustness_run
-
-    table, out = _write_sweep(args, "robustness", robustness_run)
-    print(f"{args.run}: {len(table)} corruption levels -> {out}")
+    _write_results(args, "robustness")
 
 
 def cmd_steps(args: argparse.Namespace) -> None:
-    from diff3dhpe.evaluate import steps_run
-
-    table, out = _write_sweep(args, "steps", steps_run)
-    print(f"{args.run}: S = {', '.join(map(str, table['steps']))} -> {out}")
+    _write_results(args, "steps")
 
 
-def _write_sweep(args: argparse.Namespace, kind: str, sweep):
-    """Run one sweep of a trained run and write its per-run CSV (or --out): (table, path written)."""
-    from diff3dhpe.atomic import atomic_write_csv
+def _write_results(args: argparse.Namespace, kind: str, params=None) -> None:
+    """Per-run result files of ``kind`` for --run ID... or --all, on --jobs worker processes."""
     from diff3dhpe.config import load_params
-    from diff3dhpe.results import run_result_path
+    from diff3dhpe.evaluate import write_run_result, write_run_results
 
-    table = sweep(load_params(args.params), args.run, args.runs_dir)
-    out = Path(args.out) if args.out else run_result_path(args.results, kind, args.run)
-    atomic_write_csv(table, out)
-    return table, out
+    params = params or load_params(args.params)
+    if args.out and not (args.run and len(args.run) == 1):
+        raise ConfigError("--out applies to one --run only")
+    if args.run and len(args.run) == 1:
+        paths = [write_run_result(kind, params, args.run[0], args.runs_dir, args.results, args.out)]
+    else:
+        paths = write_run_results(kind, params, args.run, args.runs_dir, args.results, jobs=args.jobs)
+    for path in paths:
+        print(f"-> {path}")
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
@@ -249,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def jobs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                       help="worker processes for several runs (default: env DIFF3DHPE_JOBS, else every "
+                       "core; 0 = every core). Results do not depend on it: one run per worker.")
+
     def dirs(p: argparse.ArgumentParser, runs: bool = True) -> None:
         if runs:
             p.add_argument("--runs-dir", default=RUNS_DIR, help="folder of trained runs (default: runs)")
@@ -270,22 +273,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "train",
         cmd_train,
-        "train one run (resumes automatically)",
+        "train runs (resumes automatically; --all: the whole study on every core)",
         "Reads params data, model, diffusion, train and the data files.\n"
         "Writes runs/<ID>/checkpoint.pt (every epoch, atomic; a rerun resumes from it),\n"
         "runs/<ID>/model.pt (selected weights, when training is complete) and\n"
-        "runs/<ID>/dvclive/ (loss, val_mpjpe, lr, seconds per epoch).\n"
+        "results/training/<ID>/ (dvclive: loss, val_mpjpe, lr, seconds per epoch).\n"
+        "Several runs (--run A B ..., --all) train one per worker process (--jobs); a finished run\n"
+        "whose settings and training code are unchanged is not retrained.\n"
         "Several GPUs (DDP, one-process results):\n"
         "  torchrun --standalone --nproc_per_node=N -m diff3dhpe.cli train --run-id <ID>\n"
         "  (train.batch_size is the global batch; rank 0 writes the outputs).",
     )
-    p.add_argument(
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--run",
         "--run-id",  # torchrun's own parser rejects `--run` (ambiguous with its --run-path): use --run-id
         dest="run",
-        required=True,
-        help="run id, e.g. h36m-det-f27-diff3dhpe-m-s0 (see `diff3dhpe runs`)",
+        nargs="+",
+        metavar="ID",
+        help="run id(s), e.g. h36m-det-f27-diff3dhpe-m-s0 (see `diff3dhpe runs`)",
     )
+    which.add_argument("--all", action="store_true", help="every run of params experiments")
+    jobs(p)
     p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
     dirs(p)
 
@@ -295,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         "score a trained run, or any checkpoint file, on the test set",
         "--run ID: reads runs/<ID>/model.pt, params diffusion/evaluate/data and the test data;\n"
         "  writes results/per_run/metrics/<ID>.csv (rows per action + Average, 3DHP: + All; columns of\n"
-        "  results/metrics.csv) and runs/<ID>/evaluate.json (MPJPE, seconds per clip).\n"
+        "  results/metrics.csv) and results/per_run/evaluate/<ID>.json (MPJPE, S, seconds per clip).\n"
+        "  Several runs (--run A B ..., --all: every train run) on --jobs worker processes.\n"
         "--checkpoint FILE: an official Diff3DHPE / MixSTE / PoseFormer release file or our own\n"
         "  model.pt / checkpoint.pt. Variant and F come from the file; S from --steps, else params\n"
         "  diffusion.steps for the setting, else the paper's; flip / hypotheses / batch size from\n"
@@ -306,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  Table 1, 2 or 3 layout with the paper's row of the same method) and summary.json.",
     )
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", help="run id of the study (see `diff3dhpe runs`)")
+    which.add_argument("--run", nargs="+", metavar="ID", help="run id(s) of the study (see `diff3dhpe runs`)")
+    which.add_argument("--all", action="store_true", help="every run of params experiments")
     which.add_argument("--checkpoint", metavar="FILE",
                        help="checkpoint file: an official release, or our model.pt / checkpoint.pt")
     p.add_argument("--out", default=None, help="--run: CSV path instead of results/per_run/metrics/<ID>.csv; "
@@ -330,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--checkpoint: score only these test subjects (e.g. S9; 3DHP: TS1 ... TS6)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="--checkpoint: score only the first N test frames (a quick look)")
+    jobs(p)
     dirs(p)
 
     p = add(
@@ -409,10 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads runs/<ID>/model.pt and params sweeps.robustness (gaussian / dropout levels).\n"
         "Writes results/per_run/robustness/<ID>.csv (run, variant, seed, corruption, level, mpjpe, p_mpjpe).",
     )
-    p.add_argument(
-        "--run", required=True, help="run id from sweeps.robustness (`diff3dhpe runs --kind robustness`)"
-    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", nargs="+", metavar="ID",
+                       help="run id(s) from sweeps.robustness (`diff3dhpe runs --kind robustness`)")
+    which.add_argument("--all", action="store_true", help="every run of sweeps.robustness")
     p.add_argument("--out", default=None, help="CSV path instead of results/per_run/robustness/<ID>.csv")
+    jobs(p)
     dirs(p)
 
     p = add(
@@ -422,8 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads runs/<ID>/model.pt and params sweeps.steps.\n"
         "Writes results/per_run/steps/<ID>.csv (run, variant, pde, steps, mpjpe, p_mpjpe, seconds_per_clip).",
     )
-    p.add_argument("--run", required=True, help="run id from sweeps.steps (`diff3dhpe runs --kind steps`)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", nargs="+", metavar="ID",
+                       help="run id(s) from sweeps.steps (`diff3dhpe runs --kind steps`)")
+    which.add_argument("--all", action="store_true", help="every run of sweeps.steps")
     p.add_argument("--out", default=None, help="CSV path instead of results/per_run/steps/<ID>.csv")
+    jobs(p)
     dirs(p)
 
     p = add(

@@ -40,6 +40,7 @@ from diff3dhpe.data.augment import corrupt, corruption_rng
 from diff3dhpe.data.dataset import PoseSequence
 from diff3dhpe.data.skeleton import JointLayout
 from diff3dhpe.errors import ConfigError, ShapeError
+from diff3dhpe.parallel import map_tasks
 from diff3dhpe.prepare import provenance_label
 from diff3dhpe.report.paper import PAPER_METHODS
 from diff3dhpe.report.tables import Table, run_table, write_table
@@ -47,8 +48,12 @@ from diff3dhpe.results import (
     ALL_FRAMES,
     AVERAGE,
     CHECKPOINT_RESULT_FILES,
+    COMMAND_OF_RESULT,
     RESULT_COLUMNS,
+    RUN_KIND_OF_RESULT,
     checkpoint_run_name,
+    evaluate_summary_path,
+    run_result_path,
 )
 from diff3dhpe.variants import DATASET_NAMES, VARIANTS, RunSpec
 
@@ -112,7 +117,8 @@ def score(dataset: str, sequences: list[PoseSequence], predictions: list[np.ndar
 
 
 def evaluate_run(params: Params, run_id: str, runs_root: str | Path = "runs") -> tuple[pd.DataFrame, dict]:
-    """metrics.csv rows of one run (per action + Average) and a summary dict (for runs/<ID>/evaluate.json)."""
+    """metrics.csv rows of one run (per action + Average) and a summary dict (MPJPE, P-MPJPE in mm, S,
+    seconds per clip; written to results/per_run/evaluate/<ID>.json)."""
     trained = load_trained(params, run_id, runs_root)
     run = trained.run
     dataset = load_run_dataset(params, run)
@@ -242,6 +248,53 @@ def steps_run(params: Params, run_id: str, runs_root: str | Path = "runs") -> pd
         )
         log.info("%s: S=%d -> MPJPE %.2f mm, %.4f s per clip", run.id, steps, average["mpjpe"], seconds)
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS["steps"]))
+
+
+# ---------------------------------------------------------------- per-run results of many runs
+def write_run_result(kind: str, params: Params, run_id: str, runs_root: str | Path = "runs",
+                     results_root: str | Path = "results", out: str | Path | None = None) -> Path:
+    """Compute one run's result of ``kind`` and write it atomically; returns the CSV written.
+
+    kind "metrics" (``evaluate_run``; also writes results/per_run/evaluate/<ID>.json), "robustness"
+    (``robustness_run``) or "steps" (``steps_run``). ``out``: CSV path instead of
+    results/per_run/<kind>/<ID>.csv (``results.run_result_path``).
+    """
+    if kind == "metrics":
+        table, summary = evaluate_run(params, run_id, runs_root)
+        atomic_write_json(summary, evaluate_summary_path(results_root, run_id))
+    elif kind == "robustness":
+        table = robustness_run(params, run_id, runs_root)
+    elif kind == "steps":
+        table = steps_run(params, run_id, runs_root)
+    else:
+        raise ConfigError(f"result kind must be metrics, robustness or steps, got {kind!r}")
+    path = Path(out) if out else run_result_path(results_root, kind, run_id)
+    atomic_write_csv(table, path)
+    return path
+
+
+def _result_task(task: tuple[str, Params, str, str, str]) -> Path:
+    kind, params, run_id, runs_root, results_root = task
+    return write_run_result(kind, params, run_id, runs_root, results_root)
+
+
+def write_run_results(kind: str, params: Params, run_ids: Sequence[str] | None = None,
+                      runs_root: str | Path = "runs", results_root: str | Path = "results",
+                      jobs: int | None = None) -> list[Path]:
+    """``write_run_result`` for ``run_ids`` (default: every run of the kind in params: the train runs
+    for metrics, the sweep's runs otherwise) on ``jobs`` worker processes (0/None: every core).
+
+    Raises ConfigError for a run id that is not in the study (before any work); TaskFailures naming
+    each failed run after all have ended (the others' files are written).
+    """
+    run_kind = RUN_KIND_OF_RESULT[kind]
+    runs = [params.find_run(r, run_kind) for r in run_ids] if run_ids else params.runs(run_kind)
+    # the costliest first: diffusion models sample S times, longer windows cost more per clip
+    order = sorted(runs, key=lambda r: (not r.spec.diffusion, -r.frames, r.variant, r.seed))
+    tasks = [(kind, params, r.id, str(runs_root), str(results_root)) for r in order]
+    paths = dict(zip((r.id for r in order),
+                     map_tasks(_result_task, tasks, jobs, desc=COMMAND_OF_RESULT[kind], name=lambda t: t[2])))
+    return [paths[r.id] for r in runs]
 
 
 # ---------------------------------------------------------------- any checkpoint file

@@ -38,7 +38,7 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "CHECKPOINT_FILE",
     "CHECKPOINT_RESULT_FILES",
-    "EVALUATE_SUMMARY_FILE",
+    "TRAINING_DIR",
     "MODEL_FILE",
     "PROVENANCE_FILE",
     "RESULT_COLUMNS",
@@ -47,9 +47,11 @@ __all__ = [
     "checkpoint_result_dir",
     "checkpoint_run_name",
     "collect",
+    "evaluate_summary_path",
     "model_path",
     "run_dir",
     "run_result_path",
+    "training_curves_dir",
 ]
 
 # Column contract of EXPERIMENTS.md §3 (mm; pck/auc in percent, 3DHP rows only).
@@ -82,8 +84,8 @@ COMMAND_OF_RESULT = {"metrics": "evaluate", "robustness": "robustness", "steps":
 # Files of one run, under runs/<ID>/.
 CHECKPOINT_FILE = "checkpoint.pt"  # resume state, written after every epoch
 MODEL_FILE = "model.pt"  # the selected weights, written when training is done
-EVALUATE_SUMMARY_FILE = "evaluate.json"  # MPJPE, P-MPJPE, seconds per clip (a dvc metric)
-LIVE_DIR = "dvclive"  # training curves
+# Per-run files outside runs/ (which is the train stage's output, so nothing else may write there):
+TRAINING_DIR = "training"  # results/training/<ID>/: dvclive curves (loss, val_mpjpe, lr, seconds)
 PROVENANCE_FILE = "provenance.json"  # results/provenance.json: which data the numbers come from
 # beside a packaged model.pt (`diff3dhpe package`): what it was trained on, its S and test scores
 MODEL_PROVENANCE_FILE = "provenance.json"
@@ -99,8 +101,18 @@ CHECKPOINT_RESULT_FILES = {
 
 
 def run_dir(runs_root: str | Path, run_id: str) -> Path:
-    """runs/<ID>/: checkpoint.pt, model.pt, dvclive/, evaluate.json."""
+    """runs/<ID>/: checkpoint.pt and model.pt, written by `diff3dhpe train` only."""
     return Path(runs_root) / run_id
+
+
+def training_curves_dir(results_root: str | Path, run_id: str) -> Path:
+    """results/training/<ID>/: the run's dvclive log (metrics.json, plots/metrics/**.tsv per epoch)."""
+    return Path(results_root) / TRAINING_DIR / run_id
+
+
+def evaluate_summary_path(results_root: str | Path, run_id: str) -> Path:
+    """results/per_run/evaluate/<ID>.json: the run's test MPJPE, P-MPJPE, S and seconds per clip."""
+    return Path(results_root) / "per_run" / "evaluate" / f"{run_id}.json"
 
 
 def model_path(runs_root: str | Path, run_id: str) -> Path:

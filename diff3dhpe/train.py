@@ -9,7 +9,9 @@ Fast paths (params train.*): ``precision: bf16`` autocasts forward + loss on CUD
 optimiser stay fp32); ``compile`` and ``grad_checkpointing`` change speed and memory, not results.
 Under ``torchrun --nproc_per_node=N`` (WORLD_SIZE > 1) every rank takes its shard of the same global
 batch (diff3dhpe.distributed), so the averaged gradient is the one-process full-batch gradient;
-rank 0 alone validates and writes checkpoint.pt, model.pt and dvclive/.
+rank 0 alone validates and writes checkpoint.pt, model.pt and the dvclive curves.
+Many runs at once (``train_runs``, `diff3dhpe train --all`): one run per worker process
+(diff3dhpe.parallel); a run's outputs do not depend on the worker count.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from diff3dhpe.distributed import (
 )
 from diff3dhpe.errors import CheckpointError, ConfigError
 from diff3dhpe.fastpaths import adamw, autocast, compile_model, configure_cpu, set_grad_checkpointing
-from diff3dhpe.results import CHECKPOINT_FILE, MODEL_FILE, run_dir
+from diff3dhpe.parallel import map_tasks
+from diff3dhpe.results import CHECKPOINT_FILE, MODEL_FILE, run_dir, training_curves_dir
 from diff3dhpe.utils import derive_seed, select_device
 from diff3dhpe.variants import RunSpec
 
@@ -163,11 +166,18 @@ def train_run(
     runs_root: str | Path = "runs",
     progress: bool | None = None,
     stop_after_epochs: int | None = None,
+    results_root: str | Path | None = None,
 ) -> TrainResult:
-    """Train (or resume) one run of the experiment matrix; writes runs/<ID>/{checkpoint.pt,model.pt,dvclive/}.
+    """Train (or resume) one run of the experiment matrix.
 
+    Writes runs/<ID>/checkpoint.pt (every epoch), runs/<ID>/model.pt (when training is done) and, when
+    ``results_root`` is given (the CLI gives results/), the curves in <results_root>/training/<ID>/
+    (dvclive); the history is in the checkpoint and ``TrainResult.history`` either way. A run whose checkpoint matches its settings and the
+    training code resumes; a finished one only rewrites the same model.pt (nothing is retrained).
     ``stop_after_epochs`` ends this call after that many epochs *of this call* (an interruption, for
-    tests); the next call resumes from the checkpoint. model.pt is written only when training is done.
+    tests); the next call resumes from the checkpoint.
+    Raises ConfigError (unknown run, bad settings), DataFormatError (data files), FloatingPointError
+    (non-finite loss).
     """
     run = params.find_run(run_id, "train")
     out_dir = run_dir(runs_root, run.id)
@@ -185,7 +195,8 @@ def train_run(
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _train(params, run, out_dir, info, progress, stop_after_epochs)
+        curves = None if results_root is None else training_curves_dir(results_root, run.id)
+        return _train(params, run, out_dir, curves, info, progress, stop_after_epochs)
     except BaseException:
         if created and info.is_main:
             _remove_if_no_files(out_dir)  # a run that failed before writing anything leaves no trace
@@ -193,6 +204,48 @@ def train_run(
     finally:
         if distributed:
             teardown()
+
+
+def _train_task(task: tuple[Params, str, str, str]) -> TrainResult:
+    params, run_id, runs_root, results_root = task
+    return train_run(params, run_id, runs_root, progress=False, results_root=results_root)
+
+
+def training_order(runs: list[RunSpec]) -> list[RunSpec]:
+    """Longest runs first (more frames, then diffusion before regression), so that the last runs
+    to start are short ones and no worker idles long at the end of a parallel stage."""
+    return sorted(runs, key=lambda r: (-r.frames, not r.spec.diffusion, r.variant, r.seed))
+
+
+def train_runs(
+    params: Params,
+    run_ids: list[str] | None = None,
+    runs_root: str | Path = "runs",
+    results_root: str | Path = "results",
+    jobs: int | None = None,
+) -> list[TrainResult]:
+    """Train ``run_ids`` (default: every train run of params) on ``jobs`` worker processes (0/None: every
+    core), each exactly as ``train_run`` alone would. Results come back in the order given.
+
+    Raises ConfigError for an unknown run id (before any training); TaskFailures after all runs have
+    ended when some failed, naming each (the others' outputs are written).
+    """
+    runs = [params.find_run(run_id, "train") for run_id in run_ids] if run_ids else params.train_runs()
+    order = training_order(runs)
+    done = map_tasks(_train_task, [(params, r.id, str(runs_root), str(results_root)) for r in order],
+                     jobs, desc="train", name=lambda task: task[1])
+    by_id = {result.run: result for result in done}
+    return [by_id[r.id] for r in runs]
+
+
+def _finished_model(model_path: Path, digest: str) -> bool:
+    """True when ``model_path`` is a readable model file written for ``digest`` (settings + code)."""
+    if not model_path.is_file():
+        return False
+    try:
+        return load_checkpoint(model_path).get("params_digest") == digest
+    except CheckpointError:
+        return False
 
 
 def _remove_if_no_files(folder: Path) -> None:
@@ -205,6 +258,7 @@ def _train(
     params: Params,
     run: RunSpec,
     out_dir: Path,
+    curves_dir: Path | None,
     info: DistInfo,
     progress: bool | None,
     stop_after_epochs: int | None,
@@ -289,7 +343,16 @@ def _train(
         elif state is not None:
             log.info("%s: checkpoint was made with other settings or training code; starting from scratch",
                      run.id)
-    live = _open_live(out_dir, history) if info.is_main else None
+    model_path = out_dir / MODEL_FILE
+    if start_epoch >= cfg.epochs and _finished_model(model_path, digest):
+        # already trained with these settings and this code: keep model.pt byte for byte (no rewrite, so
+        # a pipeline re-run over all runs changes nothing), only restore missing curves
+        if info.is_main and curves_dir is not None and not (curves_dir / "metrics.json").is_file():
+            _open_live(curves_dir, history).end()
+        log.info("%s: already trained (%d epochs, same settings and training code): %s kept",
+                 run.id, start_epoch, model_path)
+        return TrainResult(run.id, len(history), history, model_path, start_epoch)
+    live = _open_live(curves_dir, history) if info.is_main and curves_dir is not None else None
 
     log.info(
         "%s: %d train clips (%d batches of %d per epoch), %d validation clips, scale %.1f mm, device %s%s",
@@ -379,7 +442,8 @@ def _train(
         if not info.is_main:  # the other ranks only compute
             epochs_this_call += 1
             continue
-        _log_epoch(live, entry)
+        if live is not None:
+            _log_epoch(live, entry)
         save_checkpoint(
             checkpoint_path,
             {
@@ -402,7 +466,6 @@ def _train(
             time.sleep(sleep_after_epoch)
 
     done = len(history) >= cfg.epochs
-    model_path = out_dir / MODEL_FILE
     if done and info.is_main:
         weights = model.state_dict()
         selected_epoch = cfg.epochs
@@ -429,7 +492,7 @@ def _train(
     return TrainResult(run.id, len(history), history, model_path, start_epoch)
 
 
-def _open_live(out_dir: Path, history: list[dict]):
+def _open_live(curves_dir: Path, history: list[dict]):
     """A fresh dvclive log replayed from the checkpoint history: an interrupted epoch never logs twice."""
     from dvclive import Live
 
@@ -441,7 +504,7 @@ def _open_live(out_dir: Path, history: list[dict]):
         def _init_dvc(self) -> None:
             self._save_dvc_exp = False
 
-    live = FilesOnlyLive(dir=str(out_dir / "dvclive"), resume=False, save_dvc_exp=False, dvcyaml=False)
+    live = FilesOnlyLive(dir=str(curves_dir), resume=False, save_dvc_exp=False, dvcyaml=False)
     for entry in history:
         _log_epoch(live, entry)
     return live

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "diff3dhpe"
 
 # Floors, lowest first: a module may import its own floor and the ones below, never one above.
 FLOORS = [
-    {"errors", "atomic", "utils"},
+    {"errors", "atomic", "utils", "parallel"},
     {"variants", "metrics", "diffusion", "data", "models", "baselines", "keypoints"},
     {"config", "results", "checkpoints", "fastpaths", "distributed"},
     {"assemble", "prepare", "plan", "stats", "report", "render"},

@@ -126,4 +126,13 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
         for line in dvc(work, "status").splitlines()
         if line.endswith(":") and not line.startswith(("\t", " "))
     }
-    assert stale == {"robustness@mixste-0", "robustness@diff3dhpe-m-0", "collect-robustness"}, stale
+    assert stale == {"robustness", "collect-robustness"}, stale
+
+    # one more seed: the train stage reruns, but only the new run trains; the others' files stay as they are
+    models = {p: p.read_bytes() for p in (work / "runs").glob("*/model.pt")}
+    raw["experiments"]["h36m_det"]["seeds"] = [*raw["experiments"]["h36m_det"]["seeds"], 7]
+    (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    log = dvc(work, "repro", "train")
+    assert all(path.read_bytes() == data for path, data in models.items())
+    assert (work / "runs" / "h36m-det-f9-mixste-s7" / "model.pt").is_file()
+    assert log.count("epochs done") == len(models) + 2  # every run reported, two of them new

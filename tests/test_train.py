@@ -37,16 +37,19 @@ def test_prepare_writes_data_and_provenance(study):
 
 def test_train_then_evaluate_follows_the_contract(study, tmp_path):
     params = study["params"]
-    result = train_run(params, "h36m-det-f9-diff3dhpe-m-s0", tmp_path, progress=False)
+    result = train_run(params, "h36m-det-f9-diff3dhpe-m-s0", tmp_path, progress=False,
+                       results_root=tmp_path / "results")
     run_dir = tmp_path / "h36m-det-f9-diff3dhpe-m-s0"
+    curves = tmp_path / "results" / "training" / "h36m-det-f9-diff3dhpe-m-s0"
     assert result.epochs == 2 and (run_dir / "model.pt").is_file() and (run_dir / "checkpoint.pt").is_file()
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert all(h["val_mpjpe"] > 0 and h["loss"] > 0 for h in result.history)
     assert result.history[1]["lr"] == pytest.approx(0.002 * 0.99)
     # dvclive layout: one row per epoch for every curve
-    loss_tsv = run_dir / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv"
+    loss_tsv = curves / "plots" / "metrics" / "train" / "loss.tsv"
     assert len(loss_tsv.read_text().strip().splitlines()) == 1 + 2
-    assert json.loads((run_dir / "dvclive" / "metrics.json").read_text())["step"] == 1
+    assert json.loads((curves / "metrics.json").read_text())["step"] == 1
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "model.pt"]  # runs/ holds models only
 
     table, summary = evaluate_run(params, "h36m-det-f9-diff3dhpe-m-s0", tmp_path)
     assert tuple(table.columns) == RESULT_COLUMNS["metrics"]
@@ -63,9 +66,10 @@ def test_interrupted_training_resumes_to_identical_weights(study, tmp_path):
     params = study["params"]
     run = "h36m-det-f9-mixste-s1"
     straight = train_run(params, run, tmp_path / "a", progress=False)
-    first = train_run(params, run, tmp_path / "b", progress=False, stop_after_epochs=1)
+    first = train_run(params, run, tmp_path / "b", progress=False, stop_after_epochs=1,
+                      results_root=tmp_path / "rb")
     assert first.epochs == 1 and not (tmp_path / "b" / run / "model.pt").exists()
-    resumed = train_run(params, run, tmp_path / "b", progress=False)
+    resumed = train_run(params, run, tmp_path / "b", progress=False, results_root=tmp_path / "rb")
     assert resumed.resumed_from == 1 and resumed.epochs == 2
     assert _no_time(resumed.history) == _no_time(straight.history)
     a = load_checkpoint(tmp_path / "a" / run / "model.pt")["model"]
@@ -75,7 +79,7 @@ def test_interrupted_training_resumes_to_identical_weights(study, tmp_path):
     metrics_b, _ = evaluate_run(params, run, tmp_path / "b")
     pd.testing.assert_frame_equal(metrics_a, metrics_b)
     # the resumed dvclive log has each epoch once
-    tsv = (tmp_path / "b" / run / "dvclive" / "plots" / "metrics" / "val_mpjpe.tsv").read_text().splitlines()
+    tsv = (tmp_path / "rb" / "training" / run / "plots" / "metrics" / "val_mpjpe.tsv").read_text().splitlines()
     assert tsv[0].split("\t")[0] == "step" and [line.split("\t")[0] for line in tsv[1:]] == ["0", "1"]
 
 
