@@ -133,7 +133,8 @@ def map_tasks(
         bar.close()
     if failures:
         raise TaskFailures(
-            f"{desc}: {len(failures)} of {len(items)} failed (the others finished and wrote their outputs):\n  "
+            f"{desc}: {len(failures)} of {len(items)} failed (the others finished and wrote their "
+            "outputs):\n  "
             + "\n  ".join(failures)
         )
     return [results[i] for i in range(len(items))]

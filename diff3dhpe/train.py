@@ -172,8 +172,9 @@ def train_run(
 
     Writes runs/<ID>/checkpoint.pt (every epoch), runs/<ID>/model.pt (when training is done) and, when
     ``results_root`` is given (the CLI gives results/), the curves in <results_root>/training/<ID>/
-    (dvclive); the history is in the checkpoint and ``TrainResult.history`` either way. A run whose checkpoint matches its settings and the
-    training code resumes; a finished one only rewrites the same model.pt (nothing is retrained).
+    (dvclive); the history is in the checkpoint and ``TrainResult.history`` either way. A run whose
+    checkpoint matches its settings and the training code resumes; a finished one keeps its model.pt
+    byte for byte (nothing is retrained).
     ``stop_after_epochs`` ends this call after that many epochs *of this call* (an interruption, for
     tests); the next call resumes from the checkpoint.
     Raises ConfigError (unknown run, bad settings), DataFormatError (data files), FloatingPointError

@@ -49,7 +49,7 @@ def test_train_then_evaluate_follows_the_contract(study, tmp_path):
     loss_tsv = curves / "plots" / "metrics" / "train" / "loss.tsv"
     assert len(loss_tsv.read_text().strip().splitlines()) == 1 + 2
     assert json.loads((curves / "metrics.json").read_text())["step"] == 1
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "model.pt"]  # runs/ holds models only
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "model.pt"]  # models only
 
     table, summary = evaluate_run(params, "h36m-det-f9-diff3dhpe-m-s0", tmp_path)
     assert tuple(table.columns) == RESULT_COLUMNS["metrics"]
@@ -79,7 +79,8 @@ def test_interrupted_training_resumes_to_identical_weights(study, tmp_path):
     metrics_b, _ = evaluate_run(params, run, tmp_path / "b")
     pd.testing.assert_frame_equal(metrics_a, metrics_b)
     # the resumed dvclive log has each epoch once
-    tsv = (tmp_path / "rb" / "training" / run / "plots" / "metrics" / "val_mpjpe.tsv").read_text().splitlines()
+    curves = tmp_path / "rb" / "training" / run / "plots" / "metrics"
+    tsv = (curves / "val_mpjpe.tsv").read_text().splitlines()
     assert tsv[0].split("\t")[0] == "step" and [line.split("\t")[0] for line in tsv[1:]] == ["0", "1"]
 
 
