@@ -161,6 +161,18 @@ def _write_results(args: argparse.Namespace, kind: str, params=None) -> None:
         print(f"-> {path}")
 
 
+def cmd_baselines(args: argparse.Namespace) -> None:
+    from diff3dhpe.atomic import atomic_write_csv
+    from diff3dhpe.config import load_params
+    from diff3dhpe.evaluate import baseline_rows
+    from diff3dhpe.results import baselines_path
+
+    table = baseline_rows(load_params(args.params))
+    out = Path(args.out) if args.out else baselines_path(args.results)
+    atomic_write_csv(table, out)
+    print(f"{table['run'].nunique()} baselines, {len(table)} rows -> {out}")
+
+
 def cmd_collect(args: argparse.Namespace) -> None:
     from diff3dhpe.atomic import atomic_write_csv
     from diff3dhpe.config import load_params
@@ -445,12 +457,27 @@ def build_parser() -> argparse.ArgumentParser:
     dirs(p)
 
     p = add(
+        "baselines",
+        cmd_baselines,
+        "score the reference lifters without a network (mean pose, linear lifter)",
+        "Reads params data and experiments and the data files. For each (dataset, 2D input) of the\n"
+        "experiment matrix: the mean training pose, the least-squares linear lifter per frame and over\n"
+        "each F of that setting's runs, fitted on the training subjects, scored on the test set as\n"
+        "evaluate scores a run. Writes results/per_run/baselines.csv (columns of\n"
+        "results/metrics.csv; run = baseline-<dataset>-<input_2d>-f<F>-<baseline>, variant =\n"
+        "mean-pose | linear-lifter, seed and steps empty); collect --kind metrics appends its rows.",
+    )
+    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/baselines.csv")
+    dirs(p, runs=False)
+
+    p = add(
         "collect",
         cmd_collect,
         "concatenate per-run CSVs into results/<kind>.csv",
         "Reads results/per_run/<kind>/<ID>.csv for every expected run (experiments for metrics,\n"
-        "sweeps.<kind> otherwise); fails naming the runs whose file is missing.\n"
-        "Writes results/<kind>.csv in run order.",
+        "sweeps.<kind> otherwise); fails naming the runs whose file is missing. metrics: also the\n"
+        "baseline rows of results/per_run/baselines.csv (`diff3dhpe baselines`), if present.\n"
+        "Writes results/<kind>.csv in run order (baselines last).",
     )
     p.add_argument("--kind", required=True, choices=RESULT_KINDS)
     p.add_argument("--out", default=None, help="output CSV (default results/<kind>.csv)")

@@ -22,9 +22,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from diff3dhpe.data.files import H36M_RELEASE_FILES, MPI3DHP_RELEASE_FILES, ROLES, synthetic_files
 from diff3dhpe.errors import ConfigError
 from diff3dhpe.variants import (
+    BASELINES,
     PAPER_SIZES,
     RUN_KINDS,
     VARIANTS,
+    BaselineSpec,
     DatasetName,
     Input2DName,
     RunSpec,
@@ -416,6 +418,21 @@ class Params(Strict):
         if kind not in RUN_KINDS:
             raise ConfigError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
         return self.train_runs() if kind == "train" else self.sweep_runs(kind)
+
+    def baseline_runs(self) -> list[BaselineSpec]:
+        """The reference lifters without a network (EXPERIMENTS.md §5) the study's tables show: for each
+        (dataset, 2D input) of the experiment matrix, in params order, the mean pose (F = 1), the
+        per-frame linear lifter (F = 1) and the linear lifter over each other F of that setting's runs
+        (deduplicated, ascending)."""
+        frames: dict[tuple[str, str], set[int]] = {}
+        for run in self.train_runs():
+            frames.setdefault((run.dataset, run.input_2d), {1}).add(run.frames)
+        return [
+            BaselineSpec(dataset, input_2d, window, name)
+            for (dataset, input_2d), windows in frames.items()
+            for name, baseline in BASELINES.items()
+            for window in (sorted(windows) if baseline.windowed else [1])
+        ]
 
     def find_run(self, run_id: str, kind: str = "train") -> RunSpec:
         """The RunSpec of ``run_id``, which must be in the runs of ``kind`` (so S and sizes are defined).

@@ -8,13 +8,17 @@ every valid frame pooled (the official MATLAB script); PCK/AUC pooled over all v
 
 Any checkpoint file, official release or ours, is scored the same way by ``evaluate_checkpoint`` (what
 `diff3dhpe evaluate --checkpoint` runs), laid out as the paper's Table 1, 2 or 3 beside the paper's row.
+
+The reference lifters without a network (mean pose, linear lifter; ``diff3dhpe.baselines``) are fitted
+on a setting's training subjects and scored by the same ``score``: ``baseline_rows`` (what
+`diff3dhpe baselines` writes) and ``baseline_scores`` (one run's).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,7 +41,7 @@ from diff3dhpe.atomic import atomic_write_csv, atomic_write_json
 from diff3dhpe.checkpoints import load_lifter
 from diff3dhpe.config import Params
 from diff3dhpe.data.augment import corrupt, corruption_rng
-from diff3dhpe.data.dataset import PoseSequence
+from diff3dhpe.data.dataset import PoseDataset, PoseSequence
 from diff3dhpe.data.skeleton import JointLayout
 from diff3dhpe.errors import ConfigError, ShapeError
 from diff3dhpe.parallel import map_tasks
@@ -55,7 +59,7 @@ from diff3dhpe.results import (
     evaluate_summary_path,
     run_result_path,
 )
-from diff3dhpe.variants import DATASET_NAMES, VARIANTS, RunSpec
+from diff3dhpe.variants import DATASET_NAMES, VARIANTS, BaselineSpec, RunSpec
 
 log = logging.getLogger("diff3dhpe.evaluate")
 
@@ -143,13 +147,16 @@ def evaluate_run(params: Params, run_id: str, runs_root: str | Path = "runs") ->
     return table, summary
 
 
-def _metrics_rows(table: pd.DataFrame, run: RunSpec, name: str, seed: int | None, steps: int | None
-                  ) -> pd.DataFrame:
-    """``score`` rows with the run's columns, in the order of results/metrics.csv (seed, steps may be NA)."""
+def _metrics_rows(table: pd.DataFrame, run: RunSpec | BaselineSpec, name: str, seed: int | None,
+                  steps: int | None) -> pd.DataFrame:
+    """``score`` rows with the run's columns, in the order of results/metrics.csv (seed, steps may be NA).
+
+    ``run``: a trained run or a baseline (``variant`` = the baseline's name, ``frames`` = its window).
+    """
     ids = {
         "run": name,
         "dataset": run.dataset,
-        "variant": run.variant,
+        "variant": run.variant if isinstance(run, RunSpec) else run.baseline,
         "frames": run.frames,
         "input_2d": run.input_2d,
         "seed": seed if seed is not None else pd.NA,
@@ -162,26 +169,75 @@ def _metrics_rows(table: pd.DataFrame, run: RunSpec, name: str, seed: int | None
     return table[list(RESULT_COLUMNS["metrics"])]
 
 
+# ---------------------------------------------------------------- baselines without a network
+Predictor = Callable[[np.ndarray], np.ndarray]  # normalised 2D (N, J, 2) -> 3D (N, J, 3) mm
+
+
+def fit_baseline(spec: BaselineSpec, train: list[PoseSequence]) -> Predictor:
+    """``spec``'s lifter fitted on ``train`` (``diff3dhpe.baselines``): the mean root-relative training
+    pose, or the least-squares linear lifter over a ``spec.frames``-frame window (ridge 1e-4, every
+    frame). Returns x2d (N, J, 2) normalised → (N, J, 3) mm, relative to joint 0."""
+    pairs = [(seq.keypoints_2d, seq.poses_3d) for seq in train]
+    if not spec.spec.windowed:
+        mean_pose = baselines.fit_mean_pose(pairs)
+        return lambda x2d: np.broadcast_to(mean_pose, (*np.shape(x2d)[:2], 3))
+    return baselines.fit_linear_lifter(pairs, window=spec.frames).predict
+
+
+def score_baseline(spec: BaselineSpec, data: PoseDataset) -> pd.DataFrame:
+    """``score`` rows of ``spec`` fitted on ``data.train`` and scored on ``data.test`` exactly as a
+    trained run is (per action / 3DHP sequence, ``Average``, 3DHP ``All``; mm and %), with the
+    metrics.csv columns (run = ``spec.id``, variant = its name, frames = its window, no seed or S)."""
+    predict = fit_baseline(spec, data.train)
+    root = data.layout.root  # the baselines predict relative to joint 0; the data is relative to its root
+    predictions = [np.asarray(predict(seq.keypoints_2d), dtype=np.float64) for seq in data.test]
+    predictions = [pred - pred[:, root : root + 1] for pred in predictions]
+    return _metrics_rows(score(spec.dataset, data.test, predictions), spec, spec.id, None, None)
+
+
+def baseline_rows(params: Params) -> pd.DataFrame:
+    """results/per_run/baselines.csv: the metrics.csv rows of every baseline of the study
+    (``Params.baseline_runs``: per (dataset, 2D input) of the experiment matrix, the mean pose, the
+    per-frame linear lifter and the linear lifter over each F of its runs), each fitted on that
+    setting's training subjects and scored on its test set (``score_baseline``). One log line each.
+
+    Raises ConfigError (a data file missing) and DataFormatError (a malformed one), as evaluate does.
+    """
+    tables = []
+    for (dataset, input_2d), specs in _by_setting(params.baseline_runs()).items():
+        data = load_dataset(params, dataset, input_2d)
+        for spec in specs:
+            table = score_baseline(spec, data)
+            average = _average(table)
+            log.info("%s: MPJPE %.2f mm, P-MPJPE %.2f mm", spec.id, average["mpjpe"], average["p_mpjpe"])
+            tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS["metrics"]))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _by_setting(specs: Sequence[BaselineSpec]) -> dict[tuple[str, str], list[BaselineSpec]]:
+    grouped: dict[tuple[str, str], list[BaselineSpec]] = {}
+    for spec in specs:
+        grouped.setdefault((spec.dataset, spec.input_2d), []).append(spec)
+    return grouped
+
+
 def baseline_scores(params: Params, run_id: str) -> dict[str, dict[str, float]]:
-    """The reference lifters without a network, on ``run_id``'s data, fitted on its training subjects
-    (``PoseDataset.train``) and scored with the same protocol as the run (``score``, the ``Average``
-    row): the mean training pose, and the least-squares linear lifter per frame and over the run's
-    F-frame window (``diff3dhpe.baselines``). Returns {name: {"mpjpe": mm, "p_mpjpe": mm}}.
+    """The reference lifters without a network on ``run_id``'s data (``score_baseline``): the mean
+    training pose, and the linear lifter per frame and over the run's F-frame window. Returns
+    {name: {"mpjpe": mm, "p_mpjpe": mm}} (the ``Average`` row), names 'mean pose', 'linear lifter,
+    1 frame', 'linear lifter, <F> frames' (as packaged models' provenance.json records them).
     """
     run = params.find_run(run_id)
     dataset = load_run_dataset(params, run)
-    train = [(seq.keypoints_2d, seq.poses_3d) for seq in dataset.train]
-    mean_pose = baselines.fit_mean_pose(train)
-    predictors = {"mean pose": lambda x2d: np.broadcast_to(mean_pose, (*x2d.shape[:2], 3))}
+    specs = {"mean pose": BaselineSpec(run.dataset, run.input_2d, 1, "mean-pose")}
     for window in dict.fromkeys((1, run.frames)):
-        lifter = baselines.fit_linear_lifter(train, window=window)
-        predictors[f"linear lifter, {window} frame{'s' if window > 1 else ''}"] = lifter.predict
+        name = f"linear lifter, {window} frame{'s' if window > 1 else ''}"
+        specs[name] = BaselineSpec(run.dataset, run.input_2d, window, "linear-lifter")
     scores = {}
-    for name, predict in predictors.items():
-        root = dataset.layout.root  # the baselines predict relative to joint 0; the data to its root
-        predictions = [np.asarray(predict(seq.keypoints_2d), dtype=np.float64) for seq in dataset.test]
-        predictions = [pred - pred[:, root : root + 1] for pred in predictions]
-        average = _average(score(run.dataset, dataset.test, predictions))
+    for name, spec in specs.items():
+        average = _average(score_baseline(spec, dataset))
         scores[name] = {"mpjpe": float(average["mpjpe"]), "p_mpjpe": float(average["p_mpjpe"])}
     return scores
 

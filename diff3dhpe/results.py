@@ -15,16 +15,32 @@ Summary rows of ``metrics.csv`` (the ``action`` column):
 - ``All`` (``ALL_FRAMES``), MPI-INF-3DHP only: every metric pooled over all valid frames of all
   sequences (the official MATLAB evaluation script's "All" row); PCK and AUC equal ``Average``'s.
   The two MPJPEs differ whenever the sequences differ in length and error.
+
+Baseline rows of ``metrics.csv`` (EXPERIMENTS.md §5): the reference lifters without a network
+(``diff3dhpe.variants.BASELINES``: ``mean-pose``, ``linear-lifter``), written by `diff3dhpe baselines`
+into one file, ``results/per_run/baselines.csv`` (``BASELINES_FILE``, ``baselines_path``), with
+the same columns and summary rows as a trained run's and, per row:
+
+- ``run`` = ``baseline-<dataset>-<input_2d>-f<frames>-<baseline>`` (``BaselineSpec.id``, e.g.
+  ``baseline-h36m-det-f9-linear-lifter``): never a run id (no ``-s<seed>``; ``parse_run_id`` refuses it);
+- ``variant`` = the baseline's name; ``frames`` = its window F (1 for the mean pose and the per-frame
+  linear lifter); ``seed`` and ``steps`` empty (deterministic closed-form fits, no sampler).
+
+``collect`` for ``metrics`` appends the rows of the params' baselines (``Params.baseline_runs``) after
+the runs' rows; without the file it warns and collects the runs alone.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from diff3dhpe.errors import ConfigError
+from diff3dhpe.errors import ConfigError, DataFormatError
 from diff3dhpe.metrics import ALL_FRAMES_ROW as ALL_FRAMES
 from diff3dhpe.metrics import AVERAGE_ROW as AVERAGE
+
+log = logging.getLogger("diff3dhpe.results")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_FRAMES",
     "AVERAGE",
+    "BASELINES_FILE",
     "CHECKPOINTS_DIR",
     "CHECKPOINT_FILE",
     "CHECKPOINT_RESULT_FILES",
@@ -44,6 +61,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "RESULT_KEYS",
     "RESULT_KINDS",
+    "baselines_path",
     "checkpoint_result_dir",
     "checkpoint_run_name",
     "collect",
@@ -80,6 +98,10 @@ RESULT_KEYS = {
 RESULT_KINDS = ("metrics", "robustness", "steps")
 RUN_KIND_OF_RESULT = {"metrics": "train", "robustness": "robustness", "steps": "steps"}
 COMMAND_OF_RESULT = {"metrics": "evaluate", "robustness": "robustness", "steps": "steps"}
+
+# The baselines without a network (`diff3dhpe baselines`): one file of metrics.csv rows, beside the
+# per-run metrics files (no run id can be "baselines").
+BASELINES_FILE = "per_run/baselines.csv"
 
 # Files of one run, under runs/<ID>/.
 CHECKPOINT_FILE = "checkpoint.pt"  # resume state, written after every epoch
@@ -130,6 +152,11 @@ def run_result_path(results_root: str | Path, kind: str, run_id: str) -> Path:
     return Path(results_root) / "per_run" / kind / f"{run_id}.csv"
 
 
+def baselines_path(results_root: str | Path) -> Path:
+    """results/per_run/baselines.csv: the metrics.csv rows of every baseline of the study."""
+    return Path(results_root) / BASELINES_FILE
+
+
 def checkpoint_run_name(checkpoint: str | Path) -> str:
     """The ``run`` column of a checkpoint's metrics rows: 'checkpoint:<file name>'."""
     return f"checkpoint:{Path(checkpoint).name}"
@@ -143,7 +170,11 @@ def checkpoint_result_dir(results_root: str | Path, checkpoint: str | Path) -> P
 def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.DataFrame, list[RunSpec]]:
     """Concatenate the per-run CSVs of ``kind`` in run order: (table, runs).
 
-    Raises ConfigError naming every run whose file is missing and the command that makes it.
+    ``metrics``: then the rows of the params' baselines (``Params.baseline_runs``) from
+    ``baselines_path`` when it exists (a warning when it, or a baseline in it, is missing; rows of
+    baselines no longer in params are left out). Raises ConfigError naming every run whose file is
+    missing and the command that makes it; DataFormatError for a baselines file without the contract
+    columns or rows that repeat a key (``RESULT_KEYS``).
     """
     import pandas as pd
 
@@ -159,6 +190,43 @@ def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.Dat
             f"(or `dvc repro`)"
         )
     table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
-    if kind == "metrics":  # regression runs have no S: keep the column integer, not float
-        table["steps"] = table["steps"].astype("Int64")
+    if kind == "metrics":
+        baselines = _baseline_rows(params, results_root)
+        if len(baselines):
+            table = pd.concat([table, baselines], ignore_index=True)
+        # regression runs and baselines have no S, baselines no seed: keep the columns integer
+        for column in ("seed", "steps"):
+            table[column] = table[column].astype("Int64")
+    repeated = table[table.duplicated(list(RESULT_KEYS[kind]), keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise DataFormatError(
+            f"cannot collect {kind}: {len(repeated)} rows repeat the key {list(RESULT_KEYS[kind])}, e.g. "
+            f"{[first[c] for c in RESULT_KEYS[kind]]}"
+        )
     return table, runs
+
+
+def _baseline_rows(params: Params, results_root: str | Path) -> pd.DataFrame:
+    """The rows of the params' baselines in ``baselines_path`` (empty, with a warning, without it)."""
+    import pandas as pd
+
+    path = baselines_path(results_root)
+    columns = list(RESULT_COLUMNS["metrics"])
+    expected = [spec.id for spec in params.baseline_runs()]
+    if not path.is_file():
+        if expected:
+            log.warning("%s not found: metrics has no baseline rows; run `diff3dhpe baselines` to add the "
+                        "mean pose and linear lifters", path)
+        return pd.DataFrame(columns=columns)
+    rows = pd.read_csv(path)
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise DataFormatError(f"{path} lacks columns {missing}; rebuild it with `diff3dhpe baselines`")
+    absent = [name for name in expected if name not in set(rows["run"])]
+    if absent:
+        log.warning("%s lacks baselines %s; rebuild it with `diff3dhpe baselines`", path, ", ".join(absent))
+    stale = sorted(set(rows["run"]) - set(expected))
+    if stale:
+        log.info("%s: leaving out baselines no longer in params: %s", path, ", ".join(stale))
+    return rows[rows["run"].isin(expected)][columns]

@@ -5,6 +5,12 @@ A run id names one trained model: ``<dataset>-<input_2d>-f<frames>-<variant>-s<s
 CLI command needs only ``--run ID`` plus params.yaml. The run-id format is written here once:
 ``RunSpec.id`` formats it, ``RUN_ID_PATTERN`` matches it (the Snakemake wildcard uses it too).
 
+The reference lifters without a network (EXPERIMENTS.md §5) are not variants: they are named in
+``BASELINES`` (``mean-pose``, ``linear-lifter``), never in ``VARIANTS`` (which builds networks), and a
+``BaselineSpec`` names one of them on one setting. Its id, ``baseline-<dataset>-<input_2d>-f<frames>-
+<baseline>`` (e.g. ``baseline-h36m-det-f9-linear-lifter``), is written once, by ``BaselineSpec.id``;
+it starts with ``baseline-`` and has no ``-s<seed>``, so it never parses as a run id.
+
 A variant's behaviour (backbone, seq2frame, what the network predicts, sampler) lives on its
 ``Variant``; the loops read these fields and never compare variant names. This module imports
 nothing else of the package but its errors, so every other module may import it.
@@ -85,6 +91,28 @@ VARIANTS: dict[str, Variant] = {
         Variant("diff3dhpe-p", "Diff3DHPE-P", "poseformer", "x0", pde=True),
     )
 }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A reference 2D→3D lifter without a network (``diff3dhpe.baselines``), fitted in closed form.
+
+    ``windowed``: it reads an F-frame window of 2D (the linear lifter); otherwise it ignores the 2D
+    (the mean pose) and its window is always 1. ``label`` names it in tables.
+    """
+
+    name: str
+    label: str
+    windowed: bool
+
+
+BASELINES: dict[str, Baseline] = {
+    b.name: b
+    for b in (
+        Baseline("mean-pose", "Mean pose", windowed=False),
+        Baseline("linear-lifter", "Linear lifter", windowed=True),
+    )
+}
 DATASET_NAMES = {"h36m": "Human3.6M", "3dhp": "MPI-INF-3DHP"}
 INPUT_NAMES = {"det": "detected 2D", "gt": "GT 2D"}  # detected: the paper's CPN 2D on Human3.6M
 DATASETS = tuple(DATASET_NAMES)
@@ -123,6 +151,39 @@ class RunSpec:
     def spec(self) -> Variant:
         """The ``Variant`` this run trains."""
         return VARIANTS[self.variant]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """One baseline on one setting: dataset, 2D input, window F (frames of 2D per prediction) and name.
+
+    In results/metrics.csv its rows carry ``run`` = ``.id``, ``variant`` = the baseline's name,
+    ``frames`` = F, an empty seed (deterministic: nothing is drawn at random) and empty steps.
+    Raises ConfigError for an unknown baseline, F < 1, or F > 1 for a baseline without a window.
+    """
+
+    dataset: str
+    input_2d: str
+    frames: int
+    baseline: str
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ConfigError(f"baseline {self.baseline!r} is not one of {', '.join(BASELINES)}")
+        if self.frames < 1 or (self.frames > 1 and not BASELINES[self.baseline].windowed):
+            raise ConfigError(f"baseline {self.baseline!r}: window F={self.frames} must be "
+                              f"{'>= 1' if BASELINES[self.baseline].windowed else '1 (it ignores the 2D)'}")
+
+    @property
+    def id(self) -> str:
+        return f"baseline-{self.dataset}-{self.input_2d}-f{self.frames}-{self.baseline}"
+
+    @property
+    def spec(self) -> Baseline:
+        return BASELINES[self.baseline]
 
     def __str__(self) -> str:
         return self.id

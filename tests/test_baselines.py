@@ -92,3 +92,147 @@ def test_baselines_need_data_and_matching_shapes():
         linear_lifter_mpjpe([(pair[0], pair[1][:4])], [pair])
     with pytest.raises(ShapeError, match="one count only"):
         fit_linear_lifter([pair, *sequences(rng, (5,), joints=4)])
+
+
+# ---------------------------------------------------------------------------------------------
+# The baselines as rows of results/metrics.csv (`diff3dhpe baselines`, evaluate.score_baseline)
+# ---------------------------------------------------------------------------------------------
+def h36m_dataset(rng):
+    """A hand-made Human3.6M-layout dataset (17 joints, root 0, root-relative 3D in mm): 3 training
+    sequences, test sequences of two action groups (Walking: two sequences of unequal length)."""
+    from diff3dhpe.data.dataset import PoseDataset, PoseSequence
+    from diff3dhpe.data.skeleton import H36M
+
+    def sequence(subject, action, frames):
+        x2d = rng.normal(scale=0.3, size=(frames, 17, 2)).astype(np.float32)
+        y3d = rng.normal(scale=150, size=(frames, 17, 3)).astype(np.float32)
+        y3d -= y3d[:, :1]
+        return PoseSequence(subject, action, "0", x2d, y3d)
+
+    train = [sequence("S1", action, n) for action, n in (("Walking 1", 60), ("Sitting 1", 50), ("Eating", 7))]
+    test = [sequence("S9", "Walking 1", 11), sequence("S9", "Walking 2", 5), sequence("S9", "Sitting 1", 8)]
+    return PoseDataset(H36M, train, [], test)
+
+
+def test_linear_lifter_row_equals_closed_form_on_a_small_fixture():
+    """The Average MPJPE of the 'linear-lifter' row (F = 3) = ridge least squares written out by hand:
+    stacked lstsq, centred clamped windows of root-relative 2D, then the per-action protocol (frames
+    pooled per action group, groups averaged)."""
+    from diff3dhpe.evaluate import score_baseline
+    from diff3dhpe.variants import BaselineSpec
+
+    data = h36m_dataset(np.random.default_rng(3))
+    to64 = lambda seqs: [(s.keypoints_2d.astype(np.float64), s.poses_3d.astype(np.float64)) for s in seqs]  # noqa: E731
+    train, test = to64(data.train), to64(data.test)
+    window, ridge = 3, 1e-4
+
+    def features(x2d):  # (N, 17, 2) -> (N, 3·34 + 1), neighbours clamped at the sequence ends
+        n = len(x2d)
+        rel = (x2d - x2d[:, :1]).reshape(n, -1)
+        rows = [np.concatenate([rel[min(max(i + k - 1, 0), n - 1)] for k in range(window)] + [[1.0]])
+                for i in range(n)]
+        return np.array(rows)
+
+    X = np.concatenate([features(x) for x, _ in train])
+    Y = np.concatenate([(y - y[:, :1]).reshape(len(y), -1) for _, y in train])
+    lam = ridge * np.trace(X.T @ X) / X.shape[1]
+    A = np.concatenate([X, np.sqrt(lam) * np.eye(X.shape[1])])
+    B = np.concatenate([Y, np.zeros((X.shape[1], Y.shape[1]))])
+    weights = np.linalg.lstsq(A, B, rcond=None)[0]
+    errors = [np.linalg.norm((features(x) @ weights).reshape(y.shape) - y, axis=-1).mean(axis=1)
+              for x, y in test]
+    walking, sitting = np.concatenate(errors[:2]).mean(), errors[2].mean()  # frame-weighted per group
+
+    rows = score_baseline(BaselineSpec("h36m", "det", window, "linear-lifter"), data).set_index("action")
+    assert rows.loc["Walking", "mpjpe"] == pytest.approx(walking, rel=1e-6)
+    assert rows.loc["Sitting", "mpjpe"] == pytest.approx(sitting, rel=1e-6)
+    assert rows.loc["Average", "mpjpe"] == pytest.approx((walking + sitting) / 2, rel=1e-6)
+    assert rows.loc["Average", "frames_scored"] == 24
+    # the mean pose: the plain mean of the training poses, scored the same way
+    mean = np.concatenate([y for _, y in train]).mean(0)
+    errors = [np.linalg.norm(y - mean, axis=-1).mean(axis=1) for _, y in test]
+    expected = (np.concatenate(errors[:2]).mean() + errors[2].mean()) / 2
+    rows = score_baseline(BaselineSpec("h36m", "det", 1, "mean-pose"), data).set_index("action")
+    assert rows.loc["Average", "mpjpe"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_baseline_ids_never_parse_as_run_ids_and_windows_are_checked():
+    from diff3dhpe.errors import ConfigError
+    from diff3dhpe.variants import BASELINES, VARIANTS, BaselineSpec, parse_run_id
+
+    spec = BaselineSpec("h36m", "det", 9, "linear-lifter")
+    assert spec.id == "baseline-h36m-det-f9-linear-lifter"
+    with pytest.raises(ConfigError, match="not of the form"):
+        parse_run_id(spec.id)
+    assert not set(BASELINES) & set(VARIANTS)  # VARIANTS builds networks; baselines are not in it
+    with pytest.raises(ConfigError, match="ignores the 2D"):
+        BaselineSpec("h36m", "det", 9, "mean-pose")
+    with pytest.raises(ConfigError, match="not one of"):
+        BaselineSpec("h36m", "det", 1, "mixste")
+
+
+def test_the_study_has_one_mean_pose_and_a_linear_lifter_per_distinct_window():
+    from test_config import tiny_params
+
+    from diff3dhpe.config import parse_params
+
+    raw = tiny_params()
+    raw["diffusion"]["steps"]["h36m"]["det"] = {9: 3, 27: 3}
+    raw["experiments"]["h36m_det"]["frames"] = [27, 9]
+    raw["experiments"]["h36m_det_more"] = {"dataset": "h36m", "input_2d": ["det"], "frames": [9],
+                                           "variants": ["mixste"], "seeds": [3]}
+    raw["experiments"]["mpi"] = {"dataset": "3dhp", "input_2d": ["gt"], "frames": [1], "variants": ["mixste"],
+                                 "seeds": [0]}
+    assert [spec.id for spec in parse_params(raw).baseline_runs()] == [
+        "baseline-h36m-det-f1-mean-pose", "baseline-h36m-det-f1-linear-lifter",
+        "baseline-h36m-det-f9-linear-lifter", "baseline-h36m-det-f27-linear-lifter",
+        "baseline-3dhp-gt-f1-mean-pose", "baseline-3dhp-gt-f1-linear-lifter",
+    ]
+
+
+def test_baselines_command_writes_contract_rows_and_collect_appends_them(study, tmp_path, caplog, capsys):
+    import pandas as pd
+
+    from diff3dhpe.cli import main
+    from diff3dhpe.results import RESULT_COLUMNS, baselines_path, run_result_path
+
+    params, results = study["params"], tmp_path / "results"
+    args = ["--params", str(study["path"]), "--results", str(results)]
+    assert main(["baselines", *args]) == 0
+    rows = pd.read_csv(baselines_path(results))
+    assert baselines_path(results) == results / "per_run" / "baselines.csv"
+    assert list(rows.columns) == list(RESULT_COLUMNS["metrics"])
+    ids = ["baseline-h36m-det-f1-mean-pose", "baseline-h36m-det-f1-linear-lifter",
+           "baseline-h36m-det-f9-linear-lifter"]  # the tiny study: h36m det, F = 9
+    assert list(dict.fromkeys(rows["run"])) == ids
+    for _, group in rows.groupby("run"):  # the synthetic test actions, in the paper's order
+        assert list(group["action"]) == ["Sitting", "Walking", "Average"]
+    first = rows.drop_duplicates("run").set_index("run")
+    assert list(first["variant"]) == ["mean-pose", "linear-lifter", "linear-lifter"]
+    assert list(first["frames"]) == [1, 1, 9]
+    assert rows["seed"].isna().all() and rows["steps"].isna().all()
+    assert rows[["mpjpe", "p_mpjpe"]].notna().all().all()
+    average = rows[rows["action"] == "Average"].set_index("run")["mpjpe"]
+    assert average[ids[1]] < average[ids[0]]  # the 2D carries information the mean pose ignores
+
+    # collect appends them after the runs' rows (stand-in per-run files: the baseline rows renamed)
+    for run in params.train_runs():
+        fake = rows[rows["run"] == ids[0]].assign(run=run.id, variant=run.variant, frames=run.frames,
+                                                  seed=run.seed)
+        fake.to_csv(run_result_path(results, "metrics", run.id), index=False)
+    assert main(["collect", "--kind", "metrics", *args]) == 0
+    collected = pd.read_csv(results / "metrics.csv")
+    assert list(dict.fromkeys(collected["run"])) == [run.id for run in params.train_runs()] + ids
+    assert len(collected) == 3 * (len(params.train_runs()) + 3)
+
+    # without the file collect still works, and says how to get the baselines
+    baselines_path(results).unlink()
+    with caplog.at_level("WARNING", logger="diff3dhpe.results"):
+        assert main(["collect", "--kind", "metrics", *args]) == 0
+    assert "diff3dhpe baselines" in caplog.text
+    assert not pd.read_csv(results / "metrics.csv")["run"].str.startswith("baseline-").any()
+
+    # a key repeated (here: a baselines file written twice into one) is an error, not two rows
+    pd.concat([rows, rows]).to_csv(baselines_path(results), index=False)
+    assert main(["collect", "--kind", "metrics", *args]) == 2
+    assert "repeat the key ['run', 'action']" in capsys.readouterr().err

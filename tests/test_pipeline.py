@@ -74,9 +74,12 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
     metrics = pd.read_csv(results / "metrics.csv")
     assert tuple(metrics.columns) == RESULT_COLUMNS["metrics"]
     trained = [r.id for r in params.runs("train")]
-    assert list(dict.fromkeys(metrics["run"])) == trained  # every run, in run order
-    average = metrics[metrics["action"] == AVERAGE]
+    baselines = [b.id for b in params.baseline_runs()]
+    # every run in run order, then the baselines (mean pose, linear lifters)
+    assert list(dict.fromkeys(metrics["run"])) == trained + baselines
+    average = metrics[(metrics["action"] == AVERAGE) & metrics["run"].isin(trained)]
     assert len(average) == len(trained) and average["mpjpe"].notna().all()
+    assert set(metrics.loc[metrics["run"].isin(baselines), "variant"]) == {"mean-pose", "linear-lifter"}
     assert set(average["variant"]) == {
         "mixste",
         "diff3dhpe-m",

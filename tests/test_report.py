@@ -309,3 +309,111 @@ def test_figure_with_missing_arm_is_an_error(results, tmp_path):
     edit_csv(results / "robustness.csv", lambda r: r["corruption"] == "gaussian")
     with pytest.raises(MissingResultsError, match=r"mixste/dropout"):
         write_figures(results, tmp_path / "figs", subset=["fig6"])
+
+
+# ----------------------------------------------------------------------------- baseline rows
+
+# (run, dataset, variant, frames, input_2d, Average MPJPE); H36M actions at Average - 7 + i as in the fixture
+BASELINE_AVERAGES = [
+    ("baseline-h36m-det-f1-mean-pose", "h36m", "mean-pose", 1, "det", 200.0),
+    ("baseline-h36m-det-f1-linear-lifter", "h36m", "linear-lifter", 1, "det", 70.0),
+    ("baseline-h36m-det-f27-linear-lifter", "h36m", "linear-lifter", 27, "det", 54.0),
+    ("baseline-h36m-det-f81-linear-lifter", "h36m", "linear-lifter", 81, "det", 56.0),
+    ("baseline-h36m-gt-f1-mean-pose", "h36m", "mean-pose", 1, "gt", 150.0),
+    ("baseline-h36m-gt-f1-linear-lifter", "h36m", "linear-lifter", 1, "gt", 30.0),
+    ("baseline-3dhp-gt-f1-mean-pose", "3dhp", "mean-pose", 1, "gt", 150.0),
+    ("baseline-3dhp-gt-f27-linear-lifter", "3dhp", "linear-lifter", 27, "gt", 80.0),
+]
+
+
+def add_baselines(results: Path) -> None:
+    """Append crafted baseline rows (as `diff3dhpe baselines` + collect write them) to metrics.csv."""
+    rows = []
+    for run, dataset, variant, frames, input_2d, average in BASELINE_AVERAGES:
+        ids = {"run": run, "dataset": dataset, "variant": variant, "frames": frames, "input_2d": input_2d}
+        if dataset == "h36m":
+            rows += [{**ids, "action": action, "frames_scored": 400, "mpjpe": average - 7 + i,
+                      "p_mpjpe": average - 17 + i / 2} for i, action in enumerate(H36M_ACTIONS)]
+            rows.append({**ids, "action": "Average", "frames_scored": 7050, "mpjpe": average,
+                         "p_mpjpe": average - 13.5})
+        else:
+            pck = {"mean-pose": 20.0, "linear-lifter": 70.0}[variant]
+            rows += [{**ids, "action": f"TS{k}", "frames_scored": 400, "mpjpe": average,
+                      "p_mpjpe": average - 10, "pck": pck, "auc": pck / 2} for k in range(1, 7)]
+            rows += [{**ids, "action": action, "frames_scored": 2929, "mpjpe": average - shift,
+                      "p_mpjpe": average - 10, "pck": pck, "auc": pck / 2}
+                     for action, shift in (("Average", 0.0), ("All", 1.0))]
+    metrics = pd.read_csv(results / "metrics.csv")
+    pd.concat([metrics, pd.DataFrame(rows)], ignore_index=True).to_csv(results / "metrics.csv", index=False)
+
+
+@pytest.fixture
+def baseline_tables(results):
+    add_baselines(results)
+    return {table.name: table for table in build_tables(results)}
+
+
+def test_tables_1_and_2_have_a_labelled_baseline_block_per_metric(baseline_tables):
+    table1 = baseline_tables["table1"]
+    for protocol in ("MPJPE (mm)", "P-MPJPE (mm)"):
+        methods = [(r["Method"], r["F"]) for r in rows_as_dicts(table1)
+                   if r["Protocol"] == protocol and "no network" in r["Method"]]
+        assert methods == [("Mean pose (no network)", "1"), ("Linear lifter (no network)", "1"),
+                           ("Linear lifter (no network)", "27"), ("Linear lifter (no network)", "81")]
+    row = find(table1, Protocol="MPJPE (mm)", Method="Linear lifter (no network)", F="27")
+    assert (row["Source"], row["S"], row["Seeds"]) == (SYNTHETIC, "-", "-")
+    assert (row["Directions"], row["Average"]) == ("47.0", "54.0")
+    row = find(table1, Protocol="P-MPJPE (mm)", Method="Mean pose (no network)", F="1")
+    assert row["Average"] == "186.5"
+    # its own block, after our trained rows
+    index = [r[2] for r in table1.rows].index("Mean pose (no network)")
+    assert index in table1.block_starts and table1.rows[index - 1][1] == SYNTHETIC
+    table2 = baseline_tables["table2"]
+    assert [(r["Method"], r["Average"]) for r in rows_as_dicts(table2) if "no network" in r["Method"]] == [
+        ("Mean pose (no network)", "150.0"), ("Linear lifter (no network)", "30.0")]
+
+
+def test_the_beaten_by_note_compares_seed_means_with_the_best_baseline(baseline_tables):
+    # detected 2D: the best baseline is the F=27 lifter (54.0); seed means MixSTE* F=27 58.0, Diff3DHPE-M
+    # F=27 54.5 (both worse), MixSTE* F=81 52.0, Diff3DHPE-M F=81 50.0 (both better)
+    assert ("Best baseline: Linear lifter F=27, 54.0 mm MPJPE (Average); beaten by: MixSTE* (F=81): 52.0 mm, "
+            "Diff3DHPE-M (F=81, S=9): 50.0 mm; not beaten by: MixSTE* (F=27): 58.0 mm, Diff3DHPE-M (F=27, "
+            "S=5): 54.5 mm.") in baseline_tables["table1"].notes
+    # GT 2D: the per-frame lifter (30.0) beats both trained models (37.0, 35.0)
+    assert ("Best baseline: Linear lifter F=1, 30.0 mm MPJPE (Average); beaten by: none; not beaten by: "
+            "MixSTE* (F=27): 37.0 mm, Diff3DHPE-M (F=27, S=5): 35.0 mm.") in baseline_tables["table2"].notes
+    assert ("Best baseline: Linear lifter F=27, 80.0 mm MPJPE (Average); beaten by: Diff3DHPE-M (F=27, S=7): "
+            "61.0 mm; not beaten by: none.") in baseline_tables["table3"].notes
+    notes = baseline_tables["table4"].notes
+    det = next(n for n in notes if n.startswith("Best baseline (detected 2D)"))
+    assert det.endswith("not beaten by: MixSTE* (F=27): 58.0 mm, Diff3DHPE-M (F=27, S=5): 54.5 mm, "
+                        "DDIM-M (F=27, S=10): 56.0 mm, PoseFormer* (F=27): 62.0 mm, "
+                        "Diff3DHPE-P (F=27, S=5): 61.0 mm.")
+    assert any(n.startswith("Best baseline (GT 2D): Linear lifter F=1, 30.0 mm") for n in notes)
+
+
+def test_tables_3_and_4_show_baselines_as_labelled_rows(baseline_tables):
+    row = find(baseline_tables["table3"], Method="Linear lifter (no network)")
+    assert (row["F"], row["S"], row["Seeds"], row["PCK (%)"], row["AUC (%)"]) == ("27", "-", "-", "70.0",
+                                                                                   "35.0")
+    assert (row[SEQUENCE_MEAN], row[ALL_FRAMES]) == ("80.0", "79.0")
+    ours = find(baseline_tables["table3"], Source=SYNTHETIC, Method="Diff3DHPE-M")  # not mixed with them
+    assert ours[SEQUENCE_MEAN] == "61.0 ± 1.4"
+    row = find(baseline_tables["table4"], Method="Linear lifter (no network)", F="81")
+    assert (row["2D input"], row["Backbone"], row["MPJPE (mm)"], row["P-MPJPE (mm)"]) == (
+        "detected 2D", "-", "56.0", "42.5")
+    assert len([r for r in rows_as_dicts(baseline_tables["table4"]) if "no network" in r["Method"]]) == 6
+
+
+def test_tables_with_baselines_are_written_in_every_format(results, tmp_path):
+    add_baselines(results)
+    paths = write_tables(results, tmp_path / "tables")
+    assert "Linear lifter (no network)" in (tmp_path / "tables" / "table1.tex").read_text()
+    assert len(paths) == 3 * len(TABLE_NAMES)
+
+
+def test_tables_without_baseline_rows_have_no_baseline_block_or_note(tables):
+    for name in ("table1", "table2", "table3", "table4"):
+        assert not any("no network" in cell for row in tables[name].rows for cell in row)
+        assert not any("baseline" in note.lower() and "no network" in note for note in tables[name].notes)
+        assert not any(note.startswith("Best baseline") for note in tables[name].notes)

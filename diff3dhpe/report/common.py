@@ -16,12 +16,15 @@ import pandas as pd
 
 from diff3dhpe.errors import DataFormatError
 from diff3dhpe.results import PROVENANCE_FILE, RESULT_COLUMNS, RESULT_KEYS
-from diff3dhpe.variants import DATASET_NAMES, INPUT_NAMES, VARIANTS
+from diff3dhpe.variants import BASELINES, DATASET_NAMES, INPUT_NAMES, VARIANTS
 
-__all__ = ["DATASET_NAMES", "INPUT_NAMES", "VARIANT_NAMES", "MissingResultsError"]  # re-exported for report/
+# re-exported for report/
+__all__ = ["BASELINE_NAMES", "DATASET_NAMES", "INPUT_NAMES", "VARIANT_NAMES", "MissingResultsError"]
 
 # Display names, as the paper writes them (* = regression baseline trained like the diffusion models).
 VARIANT_NAMES = {name: variant.label for name, variant in VARIANTS.items()}
+# The reference lifters without a network (their own ``variant`` values in metrics.csv, never VARIANTS).
+BASELINE_NAMES = {name: baseline.label for name, baseline in BASELINES.items()}
 
 
 class MissingResultsError(DataFormatError):

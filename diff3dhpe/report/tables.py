@@ -3,8 +3,12 @@
 Each table holds two kinds of rows, told apart by the ``Source`` column: ``ours (<data>)``
 computed from results/*.csv, and ``paper (<dataset>)`` copied from the paper
 (diff3dhpe/resources/paper_results.csv). Paper rows keep the paper's own frame counts F,
-which may differ from ours; the two are never mixed in one cell. A table whose inputs are
-missing raises MissingResultsError naming the missing runs or variants.
+which may differ from ours; the two are never mixed in one cell. Where results/metrics.csv holds
+baseline rows (`diff3dhpe baselines`: the mean pose and the linear lifter, no network), Tables 1-4
+show them as a block of labelled ``ours`` rows (Method 'Mean pose (no network)', 'Linear lifter (no
+network)'; F = the lifter's window) and a note naming the best baseline and which of our trained
+models beat it (``baseline_verdict``); without them the tables are built as before. A table
+whose inputs are missing raises MissingResultsError naming the missing runs or variants.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from diff3dhpe.data.skeleton import H36M_ACTIONS
 from diff3dhpe.errors import ConfigError, DataFormatError
 from diff3dhpe.report import TABLE_FORMATS, TABLE_NAMES
 from diff3dhpe.report.common import (
+    BASELINE_NAMES,
     DATASET_NAMES,
     INPUT_NAMES,
     VARIANT_NAMES,
@@ -50,6 +55,10 @@ TABLE3_NOTE = ("MPJPE, mean of sequences = the mean of the per-sequence means ov
                "frames = every valid frame pooled (the official MATLAB script's 'All' row). PCK and AUC are "
                "pooled over all valid frames.")
 MISSING = "-"
+BASELINE_NOTE = ("Rows '(no network)' are baselines (`diff3dhpe baselines`): the mean training pose and a "
+                 "least-squares linear map from an F-frame window of root-relative 2D to 3D, fitted on the "
+                 "training subjects and scored with the same protocol; deterministic (Seeds '-'). Any "
+                 "trained lifter must beat them.")
 
 
 @dataclass
@@ -129,6 +138,61 @@ def _variant_order(variants: Sequence[str]) -> Callable[[str], int]:
     return lambda v: variants.index(v) if v in variants else len(variants)
 
 
+# ----------------------------------------------------------------------------- baselines
+
+
+def _baselines(metrics: pd.DataFrame, dataset: str, inputs: Sequence[str]) -> pd.DataFrame:
+    """The baseline rows (variant in ``BASELINE_NAMES``) of ``dataset`` and ``inputs``; possibly empty."""
+    rows = metrics[(metrics["dataset"] == dataset) & metrics["input_2d"].isin(inputs)
+                   & metrics["variant"].isin(BASELINE_NAMES)].copy()
+    require_finite(rows[rows["action"] == AVERAGE], ("mpjpe",), f"baselines of {dataset} results/metrics.csv")
+    return rows
+
+
+def _baseline_method(variant: str) -> str:
+    return f"{BASELINE_NAMES[variant]} (no network)"
+
+
+def _baseline_groups(rows: pd.DataFrame) -> list[tuple[pd.Series, pd.DataFrame]]:
+    """(first row, rows) per baseline: by 2D input (``INPUT_NAMES`` order), ``BASELINE_NAMES`` order,
+    window F."""
+    order, inputs = _variant_order(list(BASELINE_NAMES)), _variant_order(list(INPUT_NAMES))
+    groups = [(group.iloc[0], group) for _, group in rows.groupby("run", sort=False)]
+    return sorted(groups, key=lambda g: (inputs(g[0]["input_2d"]), order(g[0]["variant"]),
+                                         int(g[0]["frames"])))
+
+
+def baseline_verdict(ours: pd.DataFrame, baselines: pd.DataFrame, where: str = "") -> str | None:
+    """A note line: the best baseline (lowest 'Average' MPJPE among ``baselines``) and which of our
+    trained models (``ours``: metrics rows, grouped by variant, F and S, seed means of 'Average' MPJPE)
+    beat it (strictly lower MPJPE) and which do not. None without baseline rows. ``where`` follows
+    'Best baseline' (e.g. ' (detected 2D)')."""
+    average = baselines[baselines["action"] == AVERAGE]
+    if average.empty:
+        return None
+    best = average.loc[pd.to_numeric(average["mpjpe"]).idxmin()]
+    trained = ours[(ours["action"] == AVERAGE) & ~ours["variant"].isin(BASELINE_NAMES)].copy()
+    trained["steps"] = pd.to_numeric(trained["steps"], errors="coerce").fillna(0).astype(int)
+    stats = _seed_mean(trained, ["variant", "frames", "steps"], "mpjpe")
+    order = _variant_order(list(VARIANT_NAMES))
+    beaten, not_beaten = [], []
+    for _, row in sorted(stats.iterrows(), key=lambda kv: (order(kv[1]["variant"]), kv[1]["frames"],
+                                                           kv[1]["steps"])):
+        steps = f", S={int(row['steps'])}" if int(row["steps"]) else ""
+        text = (f"{VARIANT_NAMES.get(row['variant'], row['variant'])} (F={int(row['frames'])}{steps}): "
+                f"{format_mm(row['mean'])} mm")
+        (beaten if row["mean"] < float(best["mpjpe"]) else not_beaten).append(text)
+    return (f"Best baseline{where}: {BASELINE_NAMES[best['variant']]} F={int(best['frames'])}, "
+            f"{format_mm(float(best['mpjpe']))} mm MPJPE (Average); "
+            f"beaten by: {', '.join(beaten) or 'none'}; not beaten by: {', '.join(not_beaten) or 'none'}.")
+
+
+def _baseline_notes(ours: pd.DataFrame, baselines: pd.DataFrame, where: str = "") -> list[str]:
+    """``BASELINE_NOTE`` and the verdict line when there are baseline rows; [] otherwise."""
+    verdict = baseline_verdict(ours, baselines, where)
+    return [BASELINE_NOTE, verdict] if verdict else []
+
+
 # ----------------------------------------------------------------------------- Tables 1 and 2
 
 
@@ -181,6 +245,18 @@ def _our_action_blocks(ours: pd.DataFrame, metric: str, variants: Sequence[str],
     return blocks
 
 
+def _baseline_action_block(baselines: pd.DataFrame, metric: str, our_label: str) -> list[list[str]]:
+    """Baseline rows in the per-action layout: one per baseline and window F; S and Seeds '-'."""
+    rows = []
+    for first, group in _baseline_groups(baselines):
+        cells = group.set_index("action")[metric]
+        rows.append([METRIC_NAMES[metric], our_label, _baseline_method(first["variant"]),
+                     str(int(first["frames"])), MISSING, MISSING,
+                     *(format_mm(cells[a]) if a in cells.index and pd.notna(cells[a]) else MISSING
+                       for a in ACTION_COLUMNS)])
+    return rows
+
+
 def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], input_2d: str,
                       metric_names: Sequence[str], title: str) -> Table:
     variants = ("mixste", "diff3dhpe-m")
@@ -189,6 +265,7 @@ def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], 
     _raise_missing(what, _missing_variants(ours, variants, by=["frames"]))
     _require_actions(ours, ACTION_COLUMNS, what)
     require_finite(ours, metric_names, f"{what} results/metrics.csv")
+    baselines = _baselines(metrics, "h36m", [input_2d])
     paper = paper_results(name)
     table = Table(name, title, list(PER_ACTION_COLUMNS))
     our_label = source_label(labels, "h36m")
@@ -197,6 +274,7 @@ def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], 
             table.add_block(block)
         for block in _our_action_blocks(ours, metric, variants, our_label):
             table.add_block(block)
+        table.add_block(_baseline_action_block(baselines, metric, our_label))
     our_frames = sorted(int(f) for f in ours["frames"].unique())
     paper_frames = sorted(int(f) for f in paper["frames"].unique())
     table.notes = [
@@ -205,6 +283,7 @@ def _per_action_table(name: str, metrics: pd.DataFrame, labels: dict[str, str], 
         f"{', '.join(map(str, paper_frames))}.",
         "Cells of 'ours' are means over the seeds counted in 'Seeds'; Average = unweighted mean over the "
         "15 action groups (as evaluated).",
+        *_baseline_notes(ours, baselines),
     ]
     return table
 
@@ -275,9 +354,30 @@ def _our_table3_rows(ours: pd.DataFrame, our_label: str, what: str,
     return rows
 
 
+def _baseline_table3_rows(baselines: pd.DataFrame, our_label: str) -> list[list[str]]:
+    """Baseline rows in the Table 3 layout: PCK, AUC, sequence-mean MPJPE ('Average'), all-frames MPJPE
+    ('All', '-' when absent); S and Seeds '-'."""
+    rows = []
+    for first, group in _baseline_groups(baselines):
+        cells = group.set_index("action")
+        average = cells.loc[AVERAGE] if AVERAGE in cells.index else None
+        method = _baseline_method(first["variant"])
+        if first["input_2d"] != "gt":
+            method += f" ({INPUT_NAMES[first['input_2d']]})"
+
+        def cell(row, metric):
+            return MISSING if row is None or pd.isna(row[metric]) else format_mm(row[metric])
+
+        every = cells.loc[ALL_FRAMES] if ALL_FRAMES in cells.index else None
+        rows.append([our_label, method, str(int(first["frames"])), MISSING, MISSING, cell(average, "pck"),
+                     cell(average, "auc"), cell(average, "mpjpe"), cell(every, "mpjpe")])
+    return rows
+
+
 def table3(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
     what = "table3 (MPI-INF-3DHP)"
-    ours = metrics[metrics["dataset"] == "3dhp"].copy()
+    baselines = _baselines(metrics, "3dhp", list(INPUT_NAMES))
+    ours = metrics[(metrics["dataset"] == "3dhp") & ~metrics["variant"].isin(BASELINE_NAMES)].copy()
     ours["steps"] = pd.to_numeric(ours["steps"], errors="coerce").fillna(0).astype(int)
     if "diff3dhpe-m" not in set(ours["variant"]):
         raise MissingResultsError(
@@ -288,11 +388,13 @@ def table3(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
                   list(TABLE3_COLUMNS))
     table.add_block(_paper_table3_rows(paper_results("table3")))
     table.add_block(_our_table3_rows(ours, source_label(labels, "3dhp"), what))
+    table.add_block(_baseline_table3_rows(baselines, source_label(labels, "3dhp")))
     table.notes = [
         f"Rows 'ours' are computed on {data_source(labels, '3dhp')}; rows 'paper' are the published "
         "MPI-INF-3DHP numbers at the paper's F. PCK counts joints closer than 150 mm over 14 joints; "
         "AUC averages PCK over thresholds 0-150 mm.",
         TABLE3_NOTE,
+        *_baseline_notes(ours, baselines),
     ]
     return table
 
@@ -431,11 +533,25 @@ def table4(metrics: pd.DataFrame, labels: dict[str, str]) -> Table:
                 format_mean_sd(p_mpjpe.loc[key, "mean"], p_mpjpe.loc[key, "sd"], n),
             ])
         table.add_block(our_rows)
+    baselines = _baselines(average, "h36m", ["det", "gt"])
+    require_finite(baselines, ("mpjpe", "p_mpjpe"), f"{what} baselines of results/metrics.csv")
+    table.add_block([
+        [our_label, MISSING, _baseline_method(first["variant"]), str(int(first["frames"])),
+         INPUT_NAMES[first["input_2d"]], MISSING, MISSING, format_mm(first["mpjpe"]),
+         format_mm(first["p_mpjpe"])]
+        for first, _ in _baseline_groups(baselines)
+    ])
+    trained = _ours(average, "h36m", ["det", "gt"], [v for _, block, _ in ABLATION_BLOCKS for v in block])
+    verdicts = [baseline_verdict(trained[trained["input_2d"] == input_2d],
+                                 baselines[baselines["input_2d"] == input_2d], f" ({INPUT_NAMES[input_2d]})")
+                for input_2d in INPUT_NAMES]
+    verdicts = [verdict for verdict in verdicts if verdict]
     table.notes = [
         f"Rows 'ours' are computed on {data_source(labels, 'h36m')}; rows 'paper' are the published "
         "Human3.6M numbers at the paper's F (detected 2D = CPN detections in the paper).",
         "MixSTE* and PoseFormer* are regression baselines trained with the same L2 loss; DDIM-M is the "
         "ε-prediction model sampled with standard DDIM; S = reverse sampling steps.",
+        *([BASELINE_NOTE, *verdicts] if verdicts else []),
     ]
     return table
 
@@ -622,5 +738,5 @@ def write_tables(results_dir: Path, out_dir: Path, subset: Sequence[str] | None 
     return [path for table in tables for path in write_table(table, Path(out_dir))]
 
 
-__all__ = ["TABLE_NAMES", "DATASET_NAMES", "Table", "build_tables", "render_table", "run_table", "to_latex",
-           "to_markdown", "write_table", "write_tables"]
+__all__ = ["TABLE_NAMES", "DATASET_NAMES", "Table", "baseline_verdict", "build_tables", "render_table",
+           "run_table", "to_latex", "to_markdown", "write_table", "write_tables"]

@@ -1,5 +1,5 @@
-# Rules that PRODUCE results/*.csv with the pipeline CLI: prepare -> train (one job per run) ->
-# evaluate / robustness / steps (per run) -> collect -> ttest. Outputs are the files dvc.yaml
+# Rules that PRODUCE results/*.csv with the pipeline CLI: prepare -> baselines, train (one job per
+# run) -> evaluate / robustness / steps (per run) -> collect -> ttest. Outputs are the files dvc.yaml
 # declares, so Snakemake and `dvc repro` make the same files.
 #
 # Inputs made by an earlier stage are ancient(): a file checked out by DVC (new mtime) does not
@@ -71,9 +71,23 @@ rule steps:
         "{CLI} steps {P} --run {wildcards.run} > {log} 2>&1"
 
 
+rule baselines:
+    input:
+        ancient([path for files in DATA_FILES.values() for path in files]),
+    output:
+        str(baselines_path("results")),
+    params:
+        settings=settings("data", "experiments"),
+    log:
+        "logs/baselines.log",
+    shell:
+        "{CLI} baselines {P} > {log} 2>&1"
+
+
 rule collect:
     input:
-        lambda w: ancient([per_run_file(w.kind, run) for run in RUNS[RUN_KIND_OF_RESULT[w.kind]]]),
+        lambda w: ancient([per_run_file(w.kind, run) for run in RUNS[RUN_KIND_OF_RESULT[w.kind]]]
+                          + ([str(baselines_path("results"))] if w.kind == "metrics" else [])),
     output:
         "results/{kind}.csv",
     log:
