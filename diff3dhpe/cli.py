@@ -499,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_report,
         "paper tables or figures from results/*.csv",
         "Reads results/{metrics,robustness,steps,ttest}.csv and results/provenance.json.\n"
-        "tables: writes results/tables/table{1,2,3,4}.{csv,md,tex} and the t-test table;\n"
+        "tables: writes results/tables/table{1,2,3,4}.{csv,md,tex,html} and the t-test table;\n"
         "figures: writes results/figures/fig{3,5,6}.{png,pdf}.",
     )
     p.add_argument("what", choices=["tables", "figures"])

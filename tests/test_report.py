@@ -10,8 +10,10 @@ MPI-INF-3DHP (Diff3DHPE-M F=27, seeds 0/1): Average rows MPJPE 60/62, All rows 5
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +22,16 @@ import pytest
 from diff3dhpe.data.skeleton import H36M_ACTIONS
 from diff3dhpe.errors import ConfigError, DataFormatError
 from diff3dhpe.report import FIGURE_NAMES, TABLE_NAMES
-from diff3dhpe.report.common import MissingResultsError, data_source_labels, format_mean_sd, format_p
+from diff3dhpe.report.common import (
+    MissingResultsError,
+    data_source_labels,
+    data_sources,
+    format_mean_sd,
+    format_p,
+)
 from diff3dhpe.report.figures import fig3, fig6, write_figures
 from diff3dhpe.report.paper import paper_results
-from diff3dhpe.report.tables import build_tables, to_latex, write_tables
+from diff3dhpe.report.tables import Table, build_tables, to_html, to_latex, write_tables
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
 SYNTHETIC = "ours (synthetic data (Human3.6M and MPI-INF-3DHP file formats))"
@@ -168,11 +176,35 @@ def latex_rows(tex: str) -> list[str]:
     return [line for line in body.splitlines() if line.endswith(r"\\")]
 
 
+class HtmlTableCells(HTMLParser):
+    """The text of every <th> / <td> of an HTML page, row by row."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.in_cell = False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self.rows[-1].append("")
+            self.in_cell = True
+
+    def handle_endtag(self, tag):
+        self.in_cell = self.in_cell and tag not in ("th", "td")
+
+    def handle_data(self, data):
+        if self.in_cell:
+            self.rows[-1][-1] += data
+
+
 @pytest.mark.parametrize("name", TABLE_NAMES)
 def test_written_tables_are_consistent_in_every_format(results, tmp_path, name):
     paths = write_tables(results, tmp_path / "tables", subset=[name])
-    csv_path, md_path, tex_path = paths
-    assert [p.name for p in paths] == [f"{name}.csv", f"{name}.md", f"{name}.tex"]
+    csv_path, md_path, tex_path, html_path = paths
+    assert [p.name for p in paths] == [f"{name}.csv", f"{name}.md", f"{name}.tex", f"{name}.html"]
     with csv_path.open() as fh:
         rows = list(csv.reader(fh))
     width = len(rows[0])
@@ -188,6 +220,14 @@ def test_written_tables_are_consistent_in_every_format(results, tmp_path, name):
     assert len(tex_rows) == len(rows)  # header + body
     assert all(len(re.findall(r"(?<!\\)&", r)) == width - 1 for r in tex_rows)
     assert "synthetic data" in md_path.read_text() and "synthetic data" in tex
+    assert HtmlTableCells(html_path.read_text()).rows == rows  # the same cells, unescaped
+
+
+def test_html_escapes_markup_characters(tables):
+    table1 = tables["table1"]
+    table = Table(table1.name, "a < b & c", table1.columns, [["<i>x</i>", *row[1:]] for row in table1.rows])
+    page = to_html(table)
+    assert "a &lt; b &amp; c" in page and "&lt;i&gt;x&lt;/i&gt;" in page and "<i>" not in page
 
 
 def test_latex_escapes_special_characters(tables):
@@ -265,6 +305,13 @@ def test_data_source_preference_column_then_provenance_then_argument(results):
     assert data_source_labels(results, [column], data_label="x") == {"h36m": "real Human3.6M", "*": "x"}
     table = build_tables(results, subset=["table2"], data_label="my label")[0]
     assert any(r[1] == "ours (my label)" for r in table.rows)
+
+
+def test_data_sources_name_each_dataset_from_provenance(results):
+    assert set(data_sources(results).values()) == {"synthetic data (Human3.6M and MPI-INF-3DHP file formats)"}
+    (results / "provenance.json").write_text(json.dumps({"h36m": "Human3.6M (user-supplied files)"}))
+    assert data_sources(results) == {"h36m": "Human3.6M (user-supplied files)",
+                                     "3dhp": "data source not recorded"}
 
 
 # ----------------------------------------------------------------------------- figures

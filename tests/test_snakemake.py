@@ -1,10 +1,12 @@
-"""The Snakemake workflow: runs come from diff3dhpe, `tables figures` build from results/*.csv only.
+"""The Snakemake workflow: runs come from diff3dhpe, `tables figures` build from results/*.csv only,
+`--report` bundles them into one HTML file with captions naming the data.
 
 The SLURM end-to-end run is in test_slurm.py (slow).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from diff3dhpe.config import load_params
-from diff3dhpe.report import FIGURE_FORMATS, FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES
+from diff3dhpe.report import FIGURE_FORMATS, FIGURE_NAMES, PAPER_NAMES, TABLE_FORMATS, TABLE_NAMES
+from diff3dhpe.report.figures import write_figures
+from diff3dhpe.report.tables import write_tables
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
@@ -25,7 +29,8 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env_bin = str(Path(sys.executable).parent)  # `diff3dhpe` lives beside this python
     return subprocess.run(
         [*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, timeout=300,
-        env={"PATH": f"{env_bin}:/usr/bin:/bin", "MPLBACKEND": "Agg", "HOME": str(workdir)},
+        env={"PATH": f"{env_bin}:/usr/bin:/bin", "MPLBACKEND": "Agg", "HOME": str(workdir),
+             "PYTHONPATH": str(REPO)},  # the jobs' `diff3dhpe` is this checkout's, as the Snakefile's is
     )
 
 
@@ -78,6 +83,60 @@ def test_tables_and_figures_from_results_only_then_nothing_to_do(workdir):
     second = snakemake(workdir, "--cores", "1", "tables", "figures")
     assert second.returncode == 0, second.stderr
     assert "Nothing to be done" in second.stdout + second.stderr
+
+
+# Which dataset's numbers each table shows, as in the paper (Fig. 3 shows none; Figs. 5, 6: their sweep's).
+TABLE_DATASET = {"table1": "h36m", "table2": "h36m", "table3": "3dhp", "table4": "h36m", "ttest": "h36m"}
+PROVENANCE = {"h36m": "Human3.6M (user-supplied files)",
+              "3dhp": "synthetic data (MPI-INF-3DHP format, seed 7)"}
+
+
+def report_data(page: str, name: str):
+    """The JSON of `var <name> = ...;` in a Snakemake HTML report."""
+    script = re.search(rf'<script id="{name}"[^>]*>\s*var \w+ = (.*?);?\s*</script>', page, re.S)
+    return json.loads(script[1])
+
+
+def results_with_provenance(workdir: Path) -> Path:
+    results = Path(shutil.copytree(FIXTURE, workdir / "results"))
+    (results / "provenance.json").write_text(json.dumps(PROVENANCE))
+    return results
+
+
+def test_report_bundles_each_table_and_figure_with_a_caption_naming_the_data(workdir):
+    results = results_with_provenance(workdir)
+    # as a checkout or `dvc repro` leaves them: the files, but no Snakemake metadata
+    write_tables(results, results / "tables")
+    write_figures(results, results / "figures")
+    run = snakemake(workdir, "--report", "results/report.html", "tables", "figures")
+    assert run.returncode == 0, run.stderr[-3000:]
+    page = (workdir / "results" / "report.html").read_text()
+    sweeps = load_params(workdir / "params.yaml").sweeps
+    dataset_shown = {**TABLE_DATASET, "fig3": None, "fig5": sweeps.steps.dataset,
+                     "fig6": sweeps.robustness.dataset}
+    shown = report_data(page, "results")
+    assert sorted(shown) == sorted([f"results/tables/{name}.html" for name in TABLE_NAMES]
+                                   + [f"results/figures/{name}.png" for name in FIGURE_NAMES])
+    for path, entry in shown.items():
+        name = Path(path).stem
+        assert PAPER_NAMES[name] in entry["caption"], path
+        for dataset, source in PROVENANCE.items():
+            assert (source in entry["caption"]) == (dataset == dataset_shown[name]), (path, dataset)
+    assert report_data(page, "categories")["Tables"]["Table 1"] == ["results/tables/table1.html"]
+    description = report_data(page, "workflow-desc")
+    assert all(source in description for source in PROVENANCE.values())
+
+
+@pytest.mark.slow
+def test_report_after_run_builds_tables_and_figures_then_the_report_with_their_jobs(workdir):
+    results_with_provenance(workdir)
+    run = snakemake(workdir, "--cores", "1", "--report-after-run", "--report", "results/report.html",
+                    "tables", "figures")
+    assert run.returncode == 0, run.stderr[-3000:]
+    page = (workdir / "results" / "report.html").read_text()
+    assert len(report_data(page, "results")) == len(TABLE_NAMES) + len(FIGURE_NAMES)
+    timed = {job["rule"] for job in report_data(page, "runtimes")["data"]["values"]}
+    assert {"report_tables", "report_figures"} <= timed  # Snakemake ran them, so it has their metadata
 
 
 def resources_by_rule(output: str) -> dict[str, dict[str, str]]:

@@ -115,6 +115,15 @@ def data_source(labels: dict[str, str], dataset: str) -> str:
     return labels.get(dataset) or labels.get("*") or "data source not recorded"
 
 
+def data_sources(results_dir: Path) -> dict[str, str]:
+    """What each dataset's numbers were computed on, as results/provenance.json (``diff3dhpe prepare``)
+    records it: {'h36m': 'synthetic data (Human3.6M format, generator seed 0)', '3dhp': ...}, the texts
+    the tables' 'ours (...)' rows print; 'data source not recorded' without the file. The captions of
+    ``snakemake --report`` read them (workflow/rules/common.smk)."""
+    labels = data_source_labels(results_dir)
+    return {dataset: data_source(labels, dataset) for dataset in DATASET_NAMES}
+
+
 def source_label(labels: dict[str, str], dataset: str) -> str:
     """'ours (synthetic data ...)': the Source cell of our rows."""
     return f"ours ({data_source(labels, dataset)})"

@@ -2,6 +2,9 @@
 # (e.g. after `dvc repro`), `snakemake tables figures` runs only these two rules. They also read
 # results/provenance.json (written by prepare: which data the numbers came from) when it exists;
 # it is not declared as an input so that results/*.csv alone suffice.
+#
+# `snakemake --report results/report.html tables figures` bundles the HTML version of each table
+# and the PNG of each figure into one file, with the captions in workflow/report/.
 
 
 rule report_tables:
@@ -9,7 +12,7 @@ rule report_tables:
         "results/metrics.csv",
         "results/ttest.csv",
     output:
-        TABLE_FILES,
+        marked_for_report(TABLE_FILES, "html", "Tables"),
     log:
         "logs/report/tables.log",
     shell:
@@ -21,7 +24,7 @@ rule report_figures:
         "results/steps.csv",
         "results/robustness.csv",
     output:
-        FIGURE_FILES,
+        marked_for_report(FIGURE_FILES, "png", "Figures"),
     log:
         "logs/report/figures.log",
     shell:
