@@ -216,6 +216,7 @@ def test_baselines_command_writes_contract_rows_and_collect_appends_them(study, 
     assert average[ids[1]] < average[ids[0]]  # the 2D carries information the mean pose ignores
 
     # collect appends them after the runs' rows (stand-in per-run files: the baseline rows renamed)
+    run_result_path(results, "metrics", "any").parent.mkdir(parents=True)
     for run in params.train_runs():
         fake = rows[rows["run"] == ids[0]].assign(run=run.id, variant=run.variant, frames=run.frames,
                                                   seed=run.seed)

@@ -141,7 +141,7 @@ def test_training_code_digest_covers_the_dvc_train_dependencies():
     from diff3dhpe import train as train_module
 
     stages = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]
-    deps = stages["train-h36m_det"]["deps"]
+    deps = stages["train"]["deps"]
     code = sorted(d.removeprefix("diff3dhpe/") for d in deps if d.startswith("diff3dhpe/"))
     assert code == sorted(train_module.TRAINING_CODE)
     assert len(train_module.training_code_digest()) == 16
