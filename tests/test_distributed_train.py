@@ -39,7 +39,7 @@ def test_two_gloo_ranks_match_one_process(study, tmp_path, run):
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "diff3dhpe.cli", "train", "--params", str(study["path"]), "--run-id", run,
-        "--runs-dir", str(tmp_path / "two"),
+        "--runs-dir", str(tmp_path / "two"), "--results", str(tmp_path / "results"),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
