@@ -1,0 +1,126 @@
+"""Why does Diff3DHPE-M lag MixSTE* on the synthetic data? One measured row per change (issue 16).
+
+Every row starts from the converged synthetic study (configs/synthetic-study.yaml: Human3.6M format,
+detected 2D, F = 9, seed 0) and changes ONE thing: the sampler (S, flip test-time augmentation,
+hypotheses) on the study's own trained model, or the training recipe (``compat: release``, the
+learning rate, twice the epochs, width 64) with a model trained afresh. Rows run on every core
+(one row per worker process, diff3dhpe.parallel) and write
+results/synthetic-study/ablation.{csv,md}; each row's command is in the table.
+
+    python -m benchmarks.ablation                      # every row (about 15 min on 2 CPU cores)
+    python -m benchmarks.ablation --only lr-0.002      # one row
+
+Sampler rows need the study's models in runs-synthetic-study/ (run the study first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from diff3dhpe.atomic import atomic_write_csv, atomic_write_text
+from diff3dhpe.config import parse_params
+from diff3dhpe.evaluate import evaluate_run
+from diff3dhpe.parallel import map_tasks
+from diff3dhpe.train import train_run
+
+STUDY = Path("configs/synthetic-study.yaml")
+STUDY_RUNS = Path("runs-synthetic-study")
+OUT = Path("results/synthetic-study")
+RUNS = Path("runs-ablation")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    what: str
+    variant: str = "diff3dhpe-m"
+    changes: dict = field(default_factory=dict)  # "section.key.key" -> value
+    retrain: bool = False  # False: the study's trained model, only evaluation settings change
+
+
+ROWS = (
+    Row("reference", "the study's Diff3DHPE-M (S = 9, flip, H = 1)"),
+    Row("mixste", "the study's MixSTE* (regression)", variant="mixste"),
+    Row("s-1", "S = 1 reverse step", changes={"diffusion.steps.h36m.det.9": 1}),
+    Row("s-20", "S = 20 reverse steps", changes={"diffusion.steps.h36m.det.9": 20}),
+    Row("no-flip", "no flip test-time augmentation", changes={"evaluate.flip_test": False}),
+    Row("mixste-no-flip", "MixSTE*, no flip test-time augmentation", variant="mixste",
+        changes={"evaluate.flip_test": False}),
+    Row("h-5", "H = 5 hypotheses, mean", changes={"evaluate.hypotheses": 5}),
+    Row("release", "compat: release (the release's loss weight and DDIM update), retrained",
+        changes={"diffusion.compat": "release"}, retrain=True),
+    Row("lr-0.002", "learning rate 0.002 (study: 0.004), retrained", changes={"train.lr": 0.002},
+        retrain=True),
+    Row("lr-0.008", "learning rate 0.008, retrained", changes={"train.lr": 0.008}, retrain=True),
+    Row("epochs-160", "160 epochs, lr decay 0.98 (the same final lr), retrained",
+        changes={"train.epochs": 160, "train.lr_decay": 0.98}, retrain=True),
+    Row("mixste-epochs-160", "MixSTE*, 160 epochs, lr decay 0.98, retrained", variant="mixste",
+        changes={"train.epochs": 160, "train.lr_decay": 0.98}, retrain=True),
+    Row("width-64", "width 64 (study: 32), retrained", changes={"model.mixste.dim": 64}, retrain=True),
+    Row("mixste-width-64", "MixSTE*, width 64, retrained", variant="mixste",
+        changes={"model.mixste.dim": 64}, retrain=True),
+)
+
+
+def _raw(row: Row) -> dict:
+    raw = yaml.safe_load(STUDY.read_text())
+    raw = copy.deepcopy(raw)
+    for dotted, value in row.changes.items():
+        *path, last = dotted.split(".")
+        node = raw
+        for key in path:
+            node = node.setdefault(int(key) if key.isdigit() else key, {})
+        node[int(last) if last.isdigit() else last] = value
+    return raw
+
+
+def run_row(row: Row) -> dict:
+    """Train (when the row changes training) and evaluate one row; its MPJPE / P-MPJPE in mm."""
+    params = parse_params(_raw(row))
+    run_id = f"h36m-det-f9-{row.variant}-s0"
+    runs = RUNS / row.name
+    if row.retrain:
+        train_run(params, run_id, runs, progress=False, results_root=RUNS / row.name / "results")
+    else:
+        source = STUDY_RUNS / run_id / "model.pt"
+        if not source.is_file():
+            raise FileNotFoundError(f"{source} missing: run the synthetic study first "
+                                    f"(configs/synthetic-study.yaml)")
+        (runs / run_id).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, runs / run_id / "model.pt")
+    _, summary = evaluate_run(params, run_id, runs)
+    return {"row": row.name, "change": row.what, "variant": row.variant, "steps": summary["steps"],
+            "mpjpe": summary["mpjpe"], "p_mpjpe": summary["p_mpjpe"],
+            "command": f"python -m benchmarks.ablation --only {row.name}"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=[r.name for r in ROWS], default=None)
+    parser.add_argument("--jobs", type=int, default=None)
+    args = parser.parse_args(argv)
+    rows = [r for r in ROWS if args.only is None or r.name in args.only]
+    rows.sort(key=lambda r: not r.retrain)  # the long ones first
+    table = pd.DataFrame(map_tasks(run_row, rows, args.jobs, desc="ablation", name=lambda r: r.name))
+    order = {r.name: i for i, r in enumerate(ROWS)}
+    table = table.sort_values("row", key=lambda s: s.map(order)).reset_index(drop=True)
+    path = OUT / ("ablation.csv" if args.only is None else f"ablation-{'-'.join(args.only)}.csv")
+    atomic_write_csv(table, path)
+    lines = ["| change | variant | S | MPJPE (mm) | P-MPJPE (mm) | command |", "|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        steps = "-" if pd.isna(r.steps) else int(r.steps)
+        lines.append(f"| {r.change} | {r.variant} | {steps} | {r.mpjpe:.1f} | {r.p_mpjpe:.1f} "
+                     f"| `{r.command}` |")
+    atomic_write_text("\n".join(lines) + "\n", path.with_suffix(".md"))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
