@@ -8,7 +8,8 @@ epochs at the same final learning rate, width 64; a model trained afresh) or the
 test-time augmentation, hypotheses; the reference model of this script, re-scored). Rows run on
 every core (one row per worker process, diff3dhpe.parallel): first every training, then the sampler
 rows. Writes results/synthetic-study/ablation.{csv,md} (``--only``: ablation-<rows>.{csv,md}); each
-row's command is in the table. Models: runs-ablation/. 20 min on 2 CPU cores (Intel Xeon VM).
+row's command is in the table; curves: results/synthetic-study/ablation-training/<row>/. Models:
+runs-ablation/. 20 min on 2 CPU cores (Intel Xeon VM).
 
     python -m benchmarks.ablation                      # every row
     python -m benchmarks.ablation --only lr-0.002      # one row (sampler rows also train the reference)
@@ -89,7 +90,7 @@ def run_row(row: Row) -> dict:
     run_id = f"h36m-det-f9-{row.variant}-s0"
     runs = RUNS / row.name
     if row.retrain:
-        train_run(params, run_id, runs, progress=False, results_root=RUNS / row.name / "results")
+        train_run(params, run_id, runs, progress=False, results_root=OUT / "ablation-training" / row.name)
     else:
         name = "reference" if row.variant == "diff3dhpe-m" else row.variant
         reference = RUNS / name / run_id / "model.pt"
