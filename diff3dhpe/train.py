@@ -348,8 +348,8 @@ def _train(
     if start_epoch >= cfg.epochs and _finished_model(model_path, digest):
         # already trained with these settings and this code: keep model.pt byte for byte (no rewrite, so
         # a pipeline re-run over all runs changes nothing), only restore missing curves
-        if info.is_main and curves_dir is not None and not (curves_dir / "metrics.json").is_file():
-            _open_live(curves_dir, history).end()
+        if info.is_main and curves_dir is not None and not (curves_dir / "plots").is_dir():
+            _close_live(_open_live(curves_dir, history))
         log.info("%s: already trained (%d epochs, same settings and training code): %s kept",
                  run.id, start_epoch, model_path)
         return TrainResult(run.id, len(history), history, model_path, start_epoch)
@@ -489,7 +489,7 @@ def _train(
         )
         log.info("%s: wrote %s (epoch %d, selection %s)", run.id, model_path, selected_epoch, cfg.selection)
     if live is not None:
-        live.end()
+        _close_live(live)
     return TrainResult(run.id, len(history), history, model_path, start_epoch)
 
 
@@ -498,9 +498,10 @@ def _open_live(curves_dir: Path, history: list[dict]):
     from dvclive import Live
 
     class FilesOnlyLive(Live):
-        """dvclive's file layout (metrics.json, plots/metrics/*.tsv) without its DVC-repo integration,
+        """dvclive's curves (plots/metrics/**.tsv, one row per epoch) without its DVC-repo integration,
         which would open (or even `dvc init`) the enclosing repository and fails in a repo with no commit.
-        The pipeline declares these files in dvc.yaml itself, so `dvc plots show` / `dvc exp show` work."""
+        ``_close_live`` removes its summary metrics.json at the end: dvc.yaml declares the whole curves
+        folder as plots, where a JSON object is not plot data (the last row of each .tsv is the summary)."""
 
         def _init_dvc(self) -> None:
             self._save_dvc_exp = False
@@ -509,6 +510,12 @@ def _open_live(curves_dir: Path, history: list[dict]):
     for entry in history:
         _log_epoch(live, entry)
     return live
+
+
+def _close_live(live) -> None:
+    """End the dvclive log and drop its summary file, leaving only the per-epoch curves."""
+    live.end()
+    Path(live.metrics_file).unlink(missing_ok=True)
 
 
 def _log_epoch(live, entry: dict) -> None:

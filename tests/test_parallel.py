@@ -52,7 +52,8 @@ def test_training_on_two_workers_writes_what_one_process_writes(study, tmp_path)
         b = load_checkpoint(tmp_path / "runs" / run / "model.pt")["model"]
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), run
         assert sorted(p.name for p in (tmp_path / "runs" / run).iterdir()) == ["checkpoint.pt", "model.pt"]
-        assert (training_curves_dir(tmp_path / "results", run) / "metrics.json").is_file()
+        curves = training_curves_dir(tmp_path / "results", run)
+        assert (curves / "plots" / "metrics" / "val_mpjpe.tsv").is_file()
 
     # a finished run is not retrained: the same call again leaves the model file untouched
     before = (tmp_path / "runs" / runs[0] / "model.pt").read_bytes()

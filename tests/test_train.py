@@ -48,7 +48,7 @@ def test_train_then_evaluate_follows_the_contract(study, tmp_path):
     # dvclive layout: one row per epoch for every curve
     loss_tsv = curves / "plots" / "metrics" / "train" / "loss.tsv"
     assert len(loss_tsv.read_text().strip().splitlines()) == 1 + 2
-    assert json.loads((curves / "metrics.json").read_text())["step"] == 1
+    assert not (curves / "metrics.json").exists()  # only plot data in the folder dvc.yaml calls plots
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "model.pt"]  # models only
 
     table, summary = evaluate_run(params, "h36m-det-f9-diff3dhpe-m-s0", tmp_path)
