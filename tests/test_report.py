@@ -29,7 +29,7 @@ from diff3dhpe.report.common import (
     format_mean_sd,
     format_p,
 )
-from diff3dhpe.report.figures import fig3, fig6, write_figures
+from diff3dhpe.report.figures import fig3, fig5, fig6, lifter_reference, write_figures
 from diff3dhpe.report.paper import paper_results
 from diff3dhpe.report.tables import Table, build_tables, to_html, to_latex, write_tables
 
@@ -464,3 +464,18 @@ def test_tables_without_baseline_rows_have_no_baseline_block_or_note(tables):
         assert not any("no network" in cell for row in tables[name].rows for cell in row)
         assert not any("baseline" in note.lower() and "no network" in note for note in tables[name].notes)
         assert not any(note.startswith("Best baseline") for note in tables[name].notes)
+
+
+def test_fig5_marks_the_linear_lifter_of_the_sweeps_setting(results):
+    steps = pd.read_csv(results / "steps.csv")  # h36m det F = 27 runs
+    assert lifter_reference(None, steps["run"]) is None
+    assert lifter_reference(pd.read_csv(results / "metrics.csv"), steps["run"]) is None  # no baselines yet
+    add_baselines(results)
+    metrics = pd.read_csv(results / "metrics.csv")
+    value, label = lifter_reference(metrics, steps["run"])
+    assert value == 54.0 and "F = 27" in label  # the F = 27 lifter, not the F = 1 (70) or F = 81 (56) one
+    lines = [line for line in fig5(steps, {"*": "synthetic"}, metrics).axes[0].get_lines()
+             if line.get_label() == label]
+    assert len(lines) == 1 and list(lines[0].get_ydata()) == [54.0, 54.0]
+    mixed = pd.Series(["h36m-det-f27-diff3dhpe-m-s0", "h36m-gt-f27-diff3dhpe-m-s0"])
+    assert lifter_reference(metrics, mixed) is None  # two settings: no single reference

@@ -35,6 +35,8 @@ from diff3dhpe.report.common import (  # noqa: E402
     read_results,
     require_finite,
 )
+from diff3dhpe.results import AVERAGE  # noqa: E402
+from diff3dhpe.variants import parse_run_id  # noqa: E402
 
 RUN_ID = re.compile(r"^(?P<dataset>h36m|3dhp)-(?P<input_2d>det|gt)-f(?P<frames>\d+)-")
 COLORS = {"diff3dhpe-m": "tab:blue", "mixste": "tab:orange", True: "tab:blue", False: "tab:gray"}
@@ -113,7 +115,27 @@ def _as_bool(value: object) -> bool:
     raise DataFormatError(f"results/steps.csv: column 'pde' must be true/false; found {value!r}")
 
 
-def fig5(steps: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
+def lifter_reference(metrics: pd.DataFrame | None, runs: pd.Series) -> tuple[float, str] | None:
+    """(MPJPE mm, label) of the linear lifter over the same F-frame window as ``runs`` (one dataset, 2D
+    input and F), from the baseline rows of results/metrics.csv (`diff3dhpe baselines`); None when
+    there are no such rows or the runs mix settings."""
+    if metrics is None:
+        return None
+    settings = {(s.dataset, s.input_2d, s.frames) for s in map(parse_run_id, runs.unique())}
+    if len(settings) != 1:
+        return None
+    dataset, input_2d, frames = settings.pop()
+    rows = metrics[(metrics["variant"] == "linear-lifter") & (metrics["dataset"] == dataset)
+                   & (metrics["input_2d"] == input_2d) & (metrics["frames"] == frames)
+                   & (metrics["action"] == AVERAGE)]
+    if rows.empty:
+        return None
+    return float(rows["mpjpe"].iloc[0]), f"linear lifter over F = {frames} frames (no network)"
+
+
+def fig5(steps: pd.DataFrame, labels: dict[str, str], metrics: pd.DataFrame | None = None) -> plt.Figure:
+    """MPJPE and sampling time vs S per PDE arm; a dashed line marks the linear lifter at the sweep's
+    setting when ``metrics`` (results/metrics.csv) has its baseline row."""
     steps = steps.assign(pde=steps["pde"].map(_as_bool))
     arms = set(steps["pde"])
     missing = [("with PDE" if arm else "without PDE") for arm in (True, False) if arm not in arms]
@@ -133,6 +155,9 @@ def fig5(steps: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
         timing = _seed_stats(rows, ["steps"], "seconds_per_clip")
         ax_time.plot(timing["steps"], timing["mean"] * 1000.0, marker="o", ms=4, color=COLORS[arm],
                      label=label)
+    reference = lifter_reference(metrics, steps["run"])
+    if reference is not None:
+        ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
     ax.set_xlabel("reverse sampling steps S")
     ax.set_ylabel("MPJPE (mm)")
     ax.grid(alpha=0.3)
@@ -212,8 +237,12 @@ def write_figures(results_dir: Path, out_dir: Path, subset: Sequence[str] | None
         raise ConfigError(f"unknown figure names {unknown}; choose from {list(FIGURE_NAMES)}")
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     inputs = {}
+    metrics = None
     if "fig5" in names:
         inputs["steps"] = read_results(results_dir, "steps")
+        # optional: the baseline rows for the reference line (tables need metrics.csv, figures do not)
+        if (results_dir / "metrics.csv").is_file():
+            metrics = read_results(results_dir, "metrics")
     if "fig6" in names:
         inputs["robustness"] = read_results(results_dir, "robustness")
     labels = data_source_labels(results_dir, inputs.values(), data_label)
@@ -224,7 +253,7 @@ def write_figures(results_dir: Path, out_dir: Path, subset: Sequence[str] | None
             if name == "fig3":
                 figures[name] = fig3()
             elif name == "fig5":
-                figures[name] = fig5(inputs["steps"], labels)
+                figures[name] = fig5(inputs["steps"], labels, metrics)
             else:
                 figures[name] = fig6(inputs["robustness"], labels)
     except Exception:
@@ -234,4 +263,4 @@ def write_figures(results_dir: Path, out_dir: Path, subset: Sequence[str] | None
     return [path for name, fig in figures.items() for path in _save(fig, out_dir, name)]
 
 
-__all__ = ["FIGURE_NAMES", "fig3", "fig5", "fig6", "write_figures"]
+__all__ = ["FIGURE_NAMES", "fig3", "fig5", "fig6", "lifter_reference", "write_figures"]
