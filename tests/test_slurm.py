@@ -67,7 +67,7 @@ stats:
     - {name: mixste-vs-diff3dhpe-m, a: mixste, b: diff3dhpe-m, frames: [9], metrics: [mpjpe]}
 """
 TARGETS = [f"results/{name}.csv" for name in RESULTS]
-CLUSTER_RULES = ("prepare", "train", "evaluate", "robustness", "steps")
+CLUSTER_RULES = ("prepare", "baselines", "train", "evaluate", "robustness", "steps")
 
 
 def node_idle() -> bool:
@@ -136,7 +136,8 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_cluster, tmp_path):
 
     # Every cluster rule's job was submitted with sbatch and left its SLURM log.
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
-    expected_jobs = 1 + 2 * len(runs["train"]) + len(runs["robustness"]) + len(runs["steps"])
+    # prepare, baselines, then train + evaluate per run, and the sweeps
+    expected_jobs = 2 + 2 * len(runs["train"]) + len(runs["robustness"]) + len(runs["steps"])
     assert len(set(job_ids)) == expected_jobs, log[-4000:]
     for run in runs["train"]:
         assert list((on_slurm / "logs" / "slurm" / "rule_train" / run).glob("*.log")), run
@@ -147,4 +148,5 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_cluster, tmp_path):
     # The CSVs equal the local run's (timing columns aside).
     for name in RESULTS:
         pd.testing.assert_frame_equal(read(on_slurm, name), read(local, name), check_exact=True, obj=name)
-    assert set(read(on_slurm, "metrics")["run"]) == set(runs["train"])
+    baselines = {b.id for b in params.baseline_runs()}
+    assert set(read(on_slurm, "metrics")["run"]) == set(runs["train"]) | baselines
