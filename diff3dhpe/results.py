@@ -68,6 +68,7 @@ __all__ = [
     "evaluate_summary_path",
     "model_path",
     "run_dir",
+    "require_unique_keys",
     "run_result_path",
     "training_curves_dir",
 ]
@@ -197,14 +198,19 @@ def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.Dat
         # regression runs and baselines have no S, baselines no seed: keep the columns integer
         for column in ("seed", "steps"):
             table[column] = table[column].astype("Int64")
-    repeated = table[table.duplicated(list(RESULT_KEYS[kind]), keep=False)]
+    require_unique_keys(table, kind, f"cannot collect {kind}")
+    return table, runs
+
+
+def require_unique_keys(table: pd.DataFrame, kind: str, where: str, advice: str = "") -> None:
+    """Raise DataFormatError when rows of a ``kind`` table repeat its key (``RESULT_KEYS``), naming
+    ``where``, how many rows and the first repeated key; ``advice`` is appended (how to fix it)."""
+    keys = list(RESULT_KEYS[kind])
+    repeated = table[table.duplicated(keys, keep=False)]
     if len(repeated):
         first = repeated.iloc[0]
-        raise DataFormatError(
-            f"cannot collect {kind}: {len(repeated)} rows repeat the key {list(RESULT_KEYS[kind])}, e.g. "
-            f"{[first[c] for c in RESULT_KEYS[kind]]}"
-        )
-    return table, runs
+        raise DataFormatError(f"{where}: {len(repeated)} rows repeat the key {keys}, e.g. "
+                              f"{[first[c] for c in keys]}{advice}")
 
 
 def _baseline_rows(params: Params, results_root: str | Path) -> pd.DataFrame:

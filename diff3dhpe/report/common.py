@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from diff3dhpe.errors import DataFormatError
-from diff3dhpe.results import PROVENANCE_FILE, RESULT_COLUMNS, RESULT_KEYS
+from diff3dhpe.results import PROVENANCE_FILE, RESULT_COLUMNS, require_unique_keys
 from diff3dhpe.variants import BASELINES, DATASET_NAMES, INPUT_NAMES, VARIANTS
 
 # re-exported for report/
@@ -51,13 +51,7 @@ def read_results(results_dir: Path, kind: str) -> pd.DataFrame:
         )
     if frame.empty:
         raise MissingResultsError(f"{path} has a header but no rows; the runs behind it produced nothing")
-    repeated = frame[frame.duplicated(list(RESULT_KEYS[kind]), keep=False)]
-    if len(repeated):
-        first = repeated.iloc[0]
-        raise DataFormatError(
-            f"{path}: {len(repeated)} rows repeat the key {list(RESULT_KEYS[kind])}, e.g. "
-            f"{[first[c] for c in RESULT_KEYS[kind]]}; rebuild it with `diff3dhpe collect`"
-        )
+    require_unique_keys(frame, kind, str(path), "; rebuild it with `diff3dhpe collect`")
     return frame
 
 
