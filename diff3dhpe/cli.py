@@ -264,6 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes for several runs (default: env DIFF3DHPE_JOBS, else every "
                        "core; 0 = every core). Results do not depend on it: one run per worker.")
 
+    def sweep_runs(p: argparse.ArgumentParser, kind: str) -> None:
+        """--run ID... | --all, --out, --jobs and the folders of a sweep command."""
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--run", nargs="+", metavar="ID",
+                           help=f"run id(s) from sweeps.{kind} (`diff3dhpe runs --kind {kind}`)")
+        which.add_argument("--all", action="store_true", help=f"every run of sweeps.{kind}")
+        p.add_argument("--out", default=None, help=f"CSV path instead of results/per_run/{kind}/<ID>.csv")
+        jobs(p)
+        dirs(p)
+
     def dirs(p: argparse.ArgumentParser, runs: bool = True) -> None:
         if runs:
             p.add_argument("--runs-dir", default=RUNS_DIR, help="folder of trained runs (default: runs)")
@@ -433,13 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads runs/<ID>/model.pt and params sweeps.robustness (gaussian / dropout levels).\n"
         "Writes results/per_run/robustness/<ID>.csv (run, variant, seed, corruption, level, mpjpe, p_mpjpe).",
     )
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", nargs="+", metavar="ID",
-                       help="run id(s) from sweeps.robustness (`diff3dhpe runs --kind robustness`)")
-    which.add_argument("--all", action="store_true", help="every run of sweeps.robustness")
-    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/robustness/<ID>.csv")
-    jobs(p)
-    dirs(p)
+    sweep_runs(p, "robustness")
 
     p = add(
         "steps",
@@ -448,13 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads runs/<ID>/model.pt and params sweeps.steps.\n"
         "Writes results/per_run/steps/<ID>.csv (run, variant, pde, steps, mpjpe, p_mpjpe, seconds_per_clip).",
     )
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", nargs="+", metavar="ID",
-                       help="run id(s) from sweeps.steps (`diff3dhpe runs --kind steps`)")
-    which.add_argument("--all", action="store_true", help="every run of sweeps.steps")
-    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/steps/<ID>.csv")
-    jobs(p)
-    dirs(p)
+    sweep_runs(p, "steps")
 
     p = add(
         "baselines",
