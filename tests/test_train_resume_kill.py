@@ -46,7 +46,7 @@ def _epoch_done(run_dir: Path) -> int:
 
 def _train_command(study: dict, runs: Path) -> list[str]:
     return [sys.executable, "-m", "diff3dhpe.cli", "train", "--params", str(study["path"]), "--run", RUN,
-            "--runs-dir", str(runs)]
+            "--runs-dir", str(runs), "--results", str(runs.parent / "results")]
 
 
 def _kill_when(study: dict, runs: Path, epoch: int, sleep_after_epoch: float) -> None:
