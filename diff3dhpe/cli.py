@@ -164,13 +164,16 @@ def _write_results(args: argparse.Namespace, kind: str, params=None) -> None:
 def cmd_baselines(args: argparse.Namespace) -> None:
     from diff3dhpe.atomic import atomic_write_csv
     from diff3dhpe.config import load_params
-    from diff3dhpe.evaluate import baseline_rows
+    from diff3dhpe.evaluate import baseline_robustness_rows, baseline_rows
     from diff3dhpe.results import baselines_path
 
-    table = baseline_rows(load_params(args.params))
-    out = Path(args.out) if args.out else baselines_path(args.results)
-    atomic_write_csv(table, out)
-    print(f"{table['run'].nunique()} baselines, {len(table)} rows -> {out}")
+    params = load_params(args.params)
+    # both tables first: a failure leaves the earlier files as they were
+    tables = {"metrics": baseline_rows(params), "robustness": baseline_robustness_rows(params)}
+    for kind, table in tables.items():
+        out = baselines_path(args.results, kind)
+        atomic_write_csv(table, out)
+        print(f"{kind}: {table['run'].nunique()} baselines, {len(table)} rows -> {out}")
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
@@ -463,9 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
         "each F of that setting's runs, fitted on the training subjects, scored on the test set as\n"
         "evaluate scores a run. Writes results/per_run/baselines.csv (columns of\n"
         "results/metrics.csv; run = baseline-<dataset>-<input_2d>-f<F>-<baseline>, variant =\n"
-        "mean-pose | linear-lifter, seed and steps empty); collect --kind metrics appends its rows.",
+        "mean-pose | linear-lifter, seed and steps empty) and results/per_run/baselines_robustness.csv\n"
+        "(columns of results/robustness.csv: the mean pose and the linear lifter over the F of\n"
+        "sweeps.robustness under each of its corruption levels, the models' own draws); collect\n"
+        "--kind metrics / robustness appends their rows.",
     )
-    p.add_argument("--out", default=None, help="CSV path instead of results/per_run/baselines.csv")
     dirs(p, runs=False)
 
     p = add(
@@ -473,8 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_collect,
         "concatenate per-run CSVs into results/<kind>.csv",
         "Reads results/per_run/<kind>/<ID>.csv for every expected run (experiments for metrics,\n"
-        "sweeps.<kind> otherwise); fails naming the runs whose file is missing. metrics: also the\n"
-        "baseline rows of results/per_run/baselines.csv (`diff3dhpe baselines`), if present.\n"
+        "sweeps.<kind> otherwise); fails naming the runs whose file is missing. metrics and\n"
+        "robustness: also the baseline rows of results/per_run/baselines.csv and\n"
+        "baselines_robustness.csv (`diff3dhpe baselines`), if present.\n"
         "Writes results/<kind>.csv in run order (baselines last).",
     )
     p.add_argument("--kind", required=True, choices=RESULT_KINDS)

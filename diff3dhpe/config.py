@@ -434,6 +434,16 @@ class Params(Strict):
             for window in (sorted(windows) if baseline.windowed else [1])
         ]
 
+    def robustness_baseline_runs(self) -> list[BaselineSpec]:
+        """The reference lifters without a network Fig. 6 draws beside the models: on the setting of
+        sweeps.robustness (dataset, 2D input), the mean pose (F = 1; it ignores the 2D, so corrupting
+        the 2D cannot move it) and the linear lifter over the sweep's F-frame window."""
+        sweep = self.sweeps.robustness
+        return [
+            BaselineSpec(sweep.dataset, sweep.input_2d, sweep.frames if baseline.windowed else 1, name)
+            for name, baseline in BASELINES.items()
+        ]
+
     def find_run(self, run_id: str, kind: str = "train") -> RunSpec:
         """The RunSpec of ``run_id``, which must be in the runs of ``kind`` (so S and sizes are defined).
 

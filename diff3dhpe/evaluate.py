@@ -10,15 +10,16 @@ Any checkpoint file, official release or ours, is scored the same way by ``evalu
 `diff3dhpe evaluate --checkpoint` runs), laid out as the paper's Table 1, 2 or 3 beside the paper's row.
 
 The reference lifters without a network (mean pose, linear lifter; ``diff3dhpe.baselines``) are fitted
-on a setting's training subjects and scored by the same ``score``: ``baseline_rows`` (what
-`diff3dhpe baselines` writes) and ``baseline_scores`` (one run's).
+on a setting's training subjects and scored by the same ``score``: ``baseline_rows`` and
+``baseline_robustness_rows`` (what `diff3dhpe baselines` writes; the latter under the robustness sweep's
+corruption draws) and ``baseline_scores`` (one run's).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -184,15 +185,20 @@ def fit_baseline(spec: BaselineSpec, train: list[PoseSequence]) -> Predictor:
     return baselines.fit_linear_lifter(pairs, window=spec.frames).predict
 
 
+def _score_predictor(predict: Predictor, dataset: str, layout: JointLayout,
+                     sequences: list[PoseSequence]) -> pd.DataFrame:
+    """``score`` of a baseline's predictions on ``sequences`` (their 2D as given, maybe corrupted)."""
+    root = layout.root  # the baselines predict relative to joint 0; the data is relative to its root
+    predictions = [np.asarray(predict(seq.keypoints_2d), dtype=np.float64) for seq in sequences]
+    return score(dataset, sequences, [pred - pred[:, root : root + 1] for pred in predictions])
+
+
 def score_baseline(spec: BaselineSpec, data: PoseDataset) -> pd.DataFrame:
     """``score`` rows of ``spec`` fitted on ``data.train`` and scored on ``data.test`` exactly as a
     trained run is (per action / 3DHP sequence, ``Average``, 3DHP ``All``; mm and %), with the
     metrics.csv columns (run = ``spec.id``, variant = its name, frames = its window, no seed or S)."""
-    predict = fit_baseline(spec, data.train)
-    root = data.layout.root  # the baselines predict relative to joint 0; the data is relative to its root
-    predictions = [np.asarray(predict(seq.keypoints_2d), dtype=np.float64) for seq in data.test]
-    predictions = [pred - pred[:, root : root + 1] for pred in predictions]
-    return _metrics_rows(score(spec.dataset, data.test, predictions), spec, spec.id, None, None)
+    table = _score_predictor(fit_baseline(spec, data.train), spec.dataset, data.layout, data.test)
+    return _metrics_rows(table, spec, spec.id, None, None)
 
 
 def baseline_rows(params: Params) -> pd.DataFrame:
@@ -214,6 +220,29 @@ def baseline_rows(params: Params) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=list(RESULT_COLUMNS["metrics"]))
     return pd.concat(tables, ignore_index=True)
+
+
+def baseline_robustness_rows(params: Params) -> pd.DataFrame:
+    """results/per_run/baselines_robustness.csv: robustness.csv rows of the baselines Fig. 6 draws
+    (``Params.robustness_baseline_runs``: the mean pose and the linear lifter over the sweep's F), fitted
+    on clean training 2D of the sweep's setting and scored under each corruption level of
+    sweeps.robustness with the models' very draws (``corrupted_test_sets``). run = the baseline's id,
+    variant = its name, seed empty; MPJPE / P-MPJPE in mm (``Average``). One log line per level.
+
+    Raises ConfigError (a data file missing) and DataFormatError (a malformed one), as evaluate does.
+    """
+    sweep = params.sweeps.robustness
+    specs = params.robustness_baseline_runs()
+    data = load_dataset(params, sweep.dataset, sweep.input_2d)
+    predictors = [fit_baseline(spec, data.train) for spec in specs]
+    rows = []
+    for kind, level, corrupted in corrupted_test_sets(params, data.test):
+        for spec, predict in zip(specs, predictors):
+            average = _average(_score_predictor(predict, spec.dataset, data.layout, corrupted))
+            rows.append(_robustness_row(spec.id, spec.baseline, None, kind, level, average))
+        log.info("baselines: %s %.3g -> MPJPE %s mm", kind, level,
+                 " / ".join(f"{row['mpjpe']:.2f}" for row in rows[-len(specs):]))
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS["robustness"]))
 
 
 def _by_setting(specs: Sequence[BaselineSpec]) -> dict[tuple[str, str], list[BaselineSpec]]:
@@ -246,35 +275,37 @@ def _average(table: pd.DataFrame) -> pd.Series:
     return table[table["action"] == AVERAGE].iloc[0]
 
 
+def corrupted_test_sets(params: Params, test: list[PoseSequence]
+                        ) -> Iterator[tuple[str, float, list[PoseSequence]]]:
+    """(kind, level, ``test`` with corrupted 2D) for every level of sweeps.robustness, gaussian then
+    dropout, in params order. The draws depend on (corruption_seed, kind, level) and the order of
+    ``test`` only (``corruption_rng``), so every model and baseline sees the very same corrupted 2D."""
+    sweep = params.sweeps.robustness
+    for kind, levels in (("gaussian", sweep.gaussian), ("dropout", sweep.dropout)):
+        for level in map(float, levels):
+            rng = corruption_rng(sweep.corruption_seed, kind, level)
+            yield kind, level, [replace(seq, keypoints_2d=corrupt(seq.keypoints_2d, kind, level, rng))
+                                for seq in test]
+
+
+def _robustness_row(run_id: str, variant: str, seed: int | None, kind: str, level: float,
+                    average: pd.Series) -> dict:
+    return {"run": run_id, "variant": variant, "seed": seed, "corruption": kind, "level": level,
+            "mpjpe": average["mpjpe"], "p_mpjpe": average["p_mpjpe"]}
+
+
 def robustness_run(params: Params, run_id: str, runs_root: str | Path = "runs") -> pd.DataFrame:
     """MPJPE / P-MPJPE under each corruption level of sweeps.robustness (same draws for every model)."""
-    sweep = params.sweeps.robustness
     trained = load_trained(params, run_id, runs_root, kind="robustness")
     run = trained.run
     dataset = load_run_dataset(params, run)
     steps = params.sampling_steps(run)
     rows = []
-    for kind, levels in (("gaussian", sweep.gaussian), ("dropout", sweep.dropout)):
-        for level in levels:
-            rng = corruption_rng(sweep.corruption_seed, kind, float(level))
-            corrupted = [
-                replace(seq, keypoints_2d=corrupt(seq.keypoints_2d, kind, float(level), rng))
-                for seq in dataset.test
-            ]
-            predictions, _ = predict_sequences(params, trained, corrupted, dataset.layout, steps)
-            average = _average(score(run.dataset, corrupted, predictions))
-            rows.append(
-                {
-                    "run": run.id,
-                    "variant": run.variant,
-                    "seed": run.seed,
-                    "corruption": kind,
-                    "level": float(level),
-                    "mpjpe": average["mpjpe"],
-                    "p_mpjpe": average["p_mpjpe"],
-                }
-            )
-            log.info("%s: %s %.3g -> MPJPE %.2f mm", run.id, kind, level, average["mpjpe"])
+    for kind, level, corrupted in corrupted_test_sets(params, dataset.test):
+        predictions, _ = predict_sequences(params, trained, corrupted, dataset.layout, steps)
+        average = _average(score(run.dataset, corrupted, predictions))
+        rows.append(_robustness_row(run.id, run.variant, run.seed, kind, level, average))
+        log.info("%s: %s %.3g -> MPJPE %.2f mm", run.id, kind, level, average["mpjpe"])
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS["robustness"]))
 
 

@@ -18,16 +18,18 @@ Summary rows of ``metrics.csv`` (the ``action`` column):
 
 Baseline rows of ``metrics.csv`` (EXPERIMENTS.md §5): the reference lifters without a network
 (``diff3dhpe.variants.BASELINES``: ``mean-pose``, ``linear-lifter``), written by `diff3dhpe baselines`
-into one file, ``results/per_run/baselines.csv`` (``BASELINES_FILE``, ``baselines_path``), with
-the same columns and summary rows as a trained run's and, per row:
+into one file per result kind (``BASELINES_FILES``, ``baselines_path``): ``results/per_run/baselines.csv``
+with the same columns and summary rows as a trained run's, and ``results/per_run/baselines_robustness.csv``
+with robustness.csv's columns (the sweep's setting under each corruption level). Per row:
 
 - ``run`` = ``baseline-<dataset>-<input_2d>-f<frames>-<baseline>`` (``BaselineSpec.id``, e.g.
   ``baseline-h36m-det-f9-linear-lifter``): never a run id (no ``-s<seed>``; ``parse_run_id`` refuses it);
 - ``variant`` = the baseline's name; ``frames`` = its window F (1 for the mean pose and the per-frame
   linear lifter); ``seed`` and ``steps`` empty (deterministic closed-form fits, no sampler).
 
-``collect`` for ``metrics`` appends the rows of the params' baselines (``Params.baseline_runs``) after
-the runs' rows; without the file it warns and collects the runs alone.
+``collect`` for ``metrics`` and ``robustness`` appends the rows of the params' baselines
+(``Params.baseline_runs``, ``Params.robustness_baseline_runs``) after the runs' rows; without the
+file it warns and collects the runs alone.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_FRAMES",
     "AVERAGE",
-    "BASELINES_FILE",
+    "BASELINES_FILES",
     "CHECKPOINTS_DIR",
     "CHECKPOINT_FILE",
     "CHECKPOINT_RESULT_FILES",
@@ -100,9 +102,9 @@ RESULT_KINDS = ("metrics", "robustness", "steps")
 RUN_KIND_OF_RESULT = {"metrics": "train", "robustness": "robustness", "steps": "steps"}
 COMMAND_OF_RESULT = {"metrics": "evaluate", "robustness": "robustness", "steps": "steps"}
 
-# The baselines without a network (`diff3dhpe baselines`): one file of metrics.csv rows, beside the
-# per-run metrics files (no run id can be "baselines").
-BASELINES_FILE = "per_run/baselines.csv"
+# The baselines without a network (`diff3dhpe baselines`): one file per result kind with that kind's
+# columns, beside the per-run folders (no run id can be "baselines").
+BASELINES_FILES = {"metrics": "per_run/baselines.csv", "robustness": "per_run/baselines_robustness.csv"}
 
 # Files of one run, under runs/<ID>/.
 CHECKPOINT_FILE = "checkpoint.pt"  # resume state, written after every epoch
@@ -153,9 +155,13 @@ def run_result_path(results_root: str | Path, kind: str, run_id: str) -> Path:
     return Path(results_root) / "per_run" / kind / f"{run_id}.csv"
 
 
-def baselines_path(results_root: str | Path) -> Path:
-    """results/per_run/baselines.csv: the metrics.csv rows of every baseline of the study."""
-    return Path(results_root) / BASELINES_FILE
+def baselines_path(results_root: str | Path, kind: str = "metrics") -> Path:
+    """The rows of the study's baselines for one result kind (``BASELINES_FILES``):
+    results/per_run/baselines.csv (metrics.csv rows) or results/per_run/baselines_robustness.csv
+    (robustness.csv rows). ConfigError for a kind without baselines (steps: they have no sampler)."""
+    if kind not in BASELINES_FILES:
+        raise ConfigError(f"baselines exist for {', '.join(BASELINES_FILES)} results only, not {kind!r}")
+    return Path(results_root) / BASELINES_FILES[kind]
 
 
 def checkpoint_run_name(checkpoint: str | Path) -> str:
@@ -171,11 +177,12 @@ def checkpoint_result_dir(results_root: str | Path, checkpoint: str | Path) -> P
 def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.DataFrame, list[RunSpec]]:
     """Concatenate the per-run CSVs of ``kind`` in run order: (table, runs).
 
-    ``metrics``: then the rows of the params' baselines (``Params.baseline_runs``) from
-    ``baselines_path`` when it exists (a warning when it, or a baseline in it, is missing; rows of
-    baselines no longer in params are left out). Raises ConfigError naming every run whose file is
-    missing and the command that makes it; DataFormatError for a baselines file without the contract
-    columns or rows that repeat a key (``RESULT_KEYS``).
+    ``metrics`` and ``robustness``: then the rows of the params' baselines (``Params.baseline_runs``,
+    ``Params.robustness_baseline_runs``) from ``baselines_path(results_root, kind)`` when it exists (a
+    warning when it, or a baseline in it, is missing; rows of baselines no longer in params are left
+    out). Raises ConfigError naming every run whose file is missing and the command that makes it;
+    DataFormatError for a baselines file without the contract columns or rows that repeat a key
+    (``RESULT_KEYS``).
     """
     import pandas as pd
 
@@ -191,12 +198,12 @@ def collect(params: Params, kind: str, results_root: str | Path) -> tuple[pd.Dat
             f"(or `dvc repro`)"
         )
     table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
-    if kind == "metrics":
-        baselines = _baseline_rows(params, results_root)
+    if kind in BASELINES_FILES:
+        baselines = _baseline_rows(params, results_root, kind)
         if len(baselines):
             table = pd.concat([table, baselines], ignore_index=True)
         # regression runs and baselines have no S, baselines no seed: keep the columns integer
-        for column in ("seed", "steps"):
+        for column in {"metrics": ("seed", "steps"), "robustness": ("seed",)}[kind]:
             table[column] = table[column].astype("Int64")
     require_unique_keys(table, kind, f"cannot collect {kind}")
     return table, runs
@@ -213,17 +220,19 @@ def require_unique_keys(table: pd.DataFrame, kind: str, where: str, advice: str 
                               f"{[first[c] for c in keys]}{advice}")
 
 
-def _baseline_rows(params: Params, results_root: str | Path) -> pd.DataFrame:
-    """The rows of the params' baselines in ``baselines_path`` (empty, with a warning, without it)."""
+def _baseline_rows(params: Params, results_root: str | Path, kind: str) -> pd.DataFrame:
+    """The rows of the params' baselines in ``baselines_path(results_root, kind)`` (empty, with a
+    warning, without it)."""
     import pandas as pd
 
-    path = baselines_path(results_root)
-    columns = list(RESULT_COLUMNS["metrics"])
-    expected = [spec.id for spec in params.baseline_runs()]
+    path = baselines_path(results_root, kind)
+    columns = list(RESULT_COLUMNS[kind])
+    specs = params.baseline_runs() if kind == "metrics" else params.robustness_baseline_runs()
+    expected = [spec.id for spec in specs]
     if not path.is_file():
         if expected:
-            log.warning("%s not found: metrics has no baseline rows; run `diff3dhpe baselines` to add the "
-                        "mean pose and linear lifters", path)
+            log.warning("%s not found: %s has no baseline rows; run `diff3dhpe baselines` to add the "
+                        "mean pose and linear lifters", path, kind)
         return pd.DataFrame(columns=columns)
     rows = pd.read_csv(path)
     missing = [c for c in columns if c not in rows.columns]

@@ -237,3 +237,68 @@ def test_baselines_command_writes_contract_rows_and_collect_appends_them(study, 
     pd.concat([rows, rows]).to_csv(baselines_path(results), index=False)
     assert main(["collect", "--kind", "metrics", *args]) == 2
     assert "repeat the key ['run', 'action']" in capsys.readouterr().err
+
+
+def test_baselines_under_corruption_see_the_models_draws_and_collect_appends_them(study, tmp_path, caplog):
+    """baselines_robustness.csv: the Fig. 6 baselines on the sweep's setting under each corruption level.
+    Clean levels equal the clean metrics rows; the mean pose ignores the 2D so no corruption moves it;
+    the linear lifter's score at a level equals score_baseline on the test 2D corrupted by hand with
+    corruption_rng(seed, kind, level) drawn sequence after sequence (the draws robustness_run uses)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from diff3dhpe.assemble import load_dataset
+    from diff3dhpe.cli import main
+    from diff3dhpe.data.augment import corrupt, corruption_rng
+    from diff3dhpe.evaluate import score_baseline
+    from diff3dhpe.results import RESULT_COLUMNS, baselines_path, run_result_path
+
+    params, results = study["params"], tmp_path / "results"
+    args = ["--params", str(study["path"]), "--results", str(results)]
+    assert main(["baselines", *args]) == 0
+    path = baselines_path(results, "robustness")
+    assert path == results / "per_run" / "baselines_robustness.csv"
+    rows = pd.read_csv(path)
+    assert list(rows.columns) == list(RESULT_COLUMNS["robustness"])
+    sweep = params.sweeps.robustness
+    ids = ["baseline-h36m-det-f1-mean-pose", f"baseline-h36m-det-f{sweep.frames}-linear-lifter"]
+    assert [spec.id for spec in params.robustness_baseline_runs()] == ids
+    levels = [("gaussian", lv) for lv in sweep.gaussian] + [("dropout", lv) for lv in sweep.dropout]
+    assert len(rows) == 2 * len(levels) and rows["seed"].isna().all()
+    assert list(dict.fromkeys(zip(rows["corruption"], rows["level"]))) == levels
+
+    clean = pd.read_csv(baselines_path(results)).query("action == 'Average'").set_index("run")["mpjpe"]
+    by_run = {run: group.set_index(["corruption", "level"])["mpjpe"] for run, group in rows.groupby("run")}
+    for kind in ("gaussian", "dropout"):
+        assert by_run[ids[1]][(kind, 0.0)] == pytest.approx(clean[ids[1]], rel=1e-9)
+    assert by_run[ids[0]].to_numpy() == pytest.approx(clean[ids[0]], rel=1e-9)  # every level
+    worst = ("gaussian", max(sweep.gaussian))
+    assert by_run[ids[1]][worst] > clean[ids[1]]
+
+    data = load_dataset(params, "h36m", "det")
+    kind, level = "dropout", max(sweep.dropout)
+    rng = corruption_rng(sweep.corruption_seed, kind, level)
+    corrupted = [replace(seq, keypoints_2d=corrupt(seq.keypoints_2d, kind, level, rng)) for seq in data.test]
+    spec = params.robustness_baseline_runs()[1]
+    by_hand = score_baseline(spec, replace(data, test=corrupted)).query("action == 'Average'")["mpjpe"]
+    assert by_run[ids[1]][(kind, level)] == pytest.approx(float(by_hand.iloc[0]), rel=1e-9)
+    assert by_run[ids[1]][(kind, level)] != pytest.approx(clean[ids[1]], rel=1e-3)
+
+    # collect --kind robustness appends them after the runs' rows, seeds kept integer
+    run_result_path(results, "robustness", "any").parent.mkdir(parents=True)
+    runs = params.sweep_runs("robustness")
+    for run in runs:
+        rows[rows["run"] == ids[1]].assign(run=run.id, variant=run.variant, seed=run.seed).to_csv(
+            run_result_path(results, "robustness", run.id), index=False)
+    assert main(["collect", "--kind", "robustness", *args]) == 0
+    collected = pd.read_csv(results / "robustness.csv")
+    assert list(dict.fromkeys(collected["run"])) == [run.id for run in runs] + ids
+    assert collected["seed"].notna().sum() == len(runs) * len(levels)
+    # an integer seed stays "0", not "0.0", beside the baselines' empty ones
+    assert (results / "robustness.csv").read_text().splitlines()[1].split(",")[2] == str(runs[0].seed)
+    path.unlink()  # without the file: the runs alone, and a warning naming the command
+    with caplog.at_level("WARNING", logger="diff3dhpe.results"):
+        assert main(["collect", "--kind", "robustness", *args]) == 0
+    assert "diff3dhpe baselines" in caplog.text and "robustness has no baseline rows" in caplog.text
+    assert not pd.read_csv(results / "robustness.csv")["run"].str.startswith("baseline-").any()

@@ -337,6 +337,28 @@ def test_fig6_points_are_seed_means(results):
     assert gaussian.get_ylabel() == "MPJPE (mm)"
 
 
+def test_fig6_draws_the_baselines_on_the_same_corrupted_2d(results):
+    frame = pd.read_csv(results / "robustness.csv")  # h36m det F = 27 models
+    plain = fig6(frame, {"*": "synthetic"})
+    assert not [line for line in plain.axes[0].get_lines() if line.get_color() == "black"]
+    levels = sorted(frame.loc[frame["corruption"] == "gaussian", "level"].unique())
+    baselines = (("baseline-h36m-det-f27-linear-lifter", "linear-lifter", lambda i: 60 + 50 * i),
+                 ("baseline-h36m-det-f1-mean-pose", "mean-pose", lambda i: 200.0))
+    rows = [{"run": run, "variant": variant, "seed": None, "corruption": "gaussian", "level": level,
+             "mpjpe": value(i), "p_mpjpe": value(i) - 10}
+            for run, variant, value in baselines
+            for i, level in reversed(list(enumerate(levels)))]  # written high level first: drawn sorted
+    fig = fig6(pd.concat([frame, pd.DataFrame(rows)], ignore_index=True), {"*": "synthetic"})
+    gaussian, dropout = fig.axes
+    black = {line.get_label(): line for line in gaussian.get_lines() if line.get_color() == "black"}
+    lifter = black["linear lifter over F = 27 frames (no network)"]
+    assert lifter.get_linestyle() == "--" and list(lifter.get_xdata()) == levels
+    assert list(lifter.get_ydata()) == [60 + 50 * i for i in range(len(levels))]
+    assert list(black["mean pose: ignores the 2D (no network)"].get_ydata()) == [200.0] * len(levels)
+    assert not [line for line in dropout.get_lines() if line.get_color() == "black"]  # no dropout rows
+    assert fig._suptitle.get_text() == plain._suptitle.get_text()  # baselines do not change the setting
+
+
 def test_write_figures_makes_png_and_pdf_deterministically(results, tmp_path):
     paths = write_figures(results, tmp_path / "a")
     assert [p.name for p in paths] == [f"{n}.{e}" for n in FIGURE_NAMES for e in ("png", "pdf")]

@@ -36,7 +36,7 @@ from diff3dhpe.report.common import (  # noqa: E402
     require_finite,
 )
 from diff3dhpe.results import AVERAGE  # noqa: E402
-from diff3dhpe.variants import parse_run_id  # noqa: E402
+from diff3dhpe.variants import BASELINES, parse_run_id  # noqa: E402
 
 RUN_ID = re.compile(r"^(?P<dataset>h36m|3dhp)-(?P<input_2d>det|gt)-f(?P<frames>\d+)-")
 COLORS = {"diff3dhpe-m": "tab:blue", "mixste": "tab:orange", True: "tab:blue", False: "tab:gray"}
@@ -130,7 +130,15 @@ def lifter_reference(metrics: pd.DataFrame | None, runs: pd.Series) -> tuple[flo
                    & (metrics["action"] == AVERAGE)]
     if rows.empty:
         return None
-    return float(rows["mpjpe"].iloc[0]), f"linear lifter over F = {frames} frames (no network)"
+    return float(rows["mpjpe"].iloc[0]), _baseline_label("linear-lifter", frames)
+
+
+def _baseline_label(baseline: str, frames: int | None) -> str:
+    """Legend text of a baseline line: 'linear lifter over F = 9 frames (no network)'."""
+    if baseline == "linear-lifter":
+        window = f" over F = {frames} frames" if frames else ""
+        return f"linear lifter{window} (no network)"
+    return f"{BASELINES[baseline].label.lower()}: ignores the 2D (no network)"
 
 
 def fig5(steps: pd.DataFrame, labels: dict[str, str], metrics: pd.DataFrame | None = None) -> plt.Figure:
@@ -179,11 +187,15 @@ def fig5(steps: pd.DataFrame, labels: dict[str, str], metrics: pd.DataFrame | No
 
 
 ROBUSTNESS_VARIANTS = ("mixste", "diff3dhpe-m")
+BASELINE_LINESTYLES = {"linear-lifter": "--", "mean-pose": ":"}  # black lines: no network, no seeds
 CORRUPTIONS = (("gaussian", "Gaussian noise σ on normalised 2D (unitless, 1 = half image width)"),
                ("dropout", "joint drop rate (probability per frame and joint)"))
 
 
 def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
+    """MPJPE vs corruption level per model (seed mean, sd bars), one panel per corruption kind; black
+    lines mark the baselines without a network (rows of `diff3dhpe baselines` that collect appended:
+    variant mean-pose / linear-lifter) scored on the same corrupted 2D, when ``robustness`` has them."""
     missing = [
         f"{variant}/{corruption}" for variant in ROBUSTNESS_VARIANTS for corruption, _ in CORRUPTIONS
         if robustness[(robustness["variant"] == variant) & (robustness["corruption"] == corruption)].empty
@@ -194,6 +206,9 @@ def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
             "listed by `diff3dhpe runs --kind robustness` and collect again"
         )
     require_finite(robustness, ("level", "mpjpe"), "fig6 results/robustness.csv")
+    models = robustness[robustness["variant"].isin(ROBUSTNESS_VARIANTS)]
+    frames = {parse_run_id(run).frames for run in models["run"].unique()}
+    window = frames.pop() if len(frames) == 1 else None  # the sweep's F, which its baselines share
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
     for ax, (corruption, xlabel) in zip(axes, CORRUPTIONS):
         for variant in ROBUSTNESS_VARIANTS:
@@ -203,6 +218,12 @@ def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
             label = f"{VARIANT_NAMES[variant]} ({seeds} seed{'s' if seeds > 1 else ''})"
             ax.errorbar(stats["level"], stats["mean"], yerr=stats["sd"] if seeds > 1 else None, marker="o",
                         ms=4, capsize=3, color=COLORS[variant], label=label)
+        for baseline, linestyle in BASELINE_LINESTYLES.items():
+            rows = robustness[(robustness["variant"] == baseline) & (robustness["corruption"] == corruption)]
+            for _, line in rows.groupby("run", sort=False):
+                line = line.sort_values("level")
+                ax.plot(line["level"], line["mpjpe"], color="black", linestyle=linestyle, linewidth=1,
+                        label=_baseline_label(baseline, window))
         levels = sorted(robustness.loc[robustness["corruption"] == corruption, "level"].unique())
         if corruption == "gaussian":
             # σ spans 0 and 0.005 … 0.5: symlog keeps 0 on the axis and spreads the small levels.
@@ -216,7 +237,7 @@ def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
         ax.legend(fontsize=8)
         ax.set_title(f"{'Gaussian noise' if corruption == 'gaussian' else 'joint drop'}"
                      " (error bars: sd over seeds)", fontsize=10)
-    fig.suptitle(f"Fig. 6: robustness to corrupted 2D input — {_describe_runs(robustness['run'], labels)}",
+    fig.suptitle(f"Fig. 6: robustness to corrupted 2D input — {_describe_runs(models['run'], labels)}",
                  fontsize=10)
     fig.tight_layout()
     return fig

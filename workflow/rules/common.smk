@@ -6,7 +6,14 @@ from pathlib import Path
 from diff3dhpe.config import load_params
 from diff3dhpe.report import FIGURE_FORMATS, FIGURE_NAMES, PAPER_NAMES, TABLE_FORMATS, TABLE_NAMES
 from diff3dhpe.report.common import data_sources
-from diff3dhpe.results import RESULT_KINDS, RUN_KIND_OF_RESULT, baselines_path, model_path, run_result_path
+from diff3dhpe.results import (
+    BASELINES_FILES,
+    RESULT_KINDS,
+    RUN_KIND_OF_RESULT,
+    baselines_path,
+    model_path,
+    run_result_path,
+)
 from diff3dhpe.variants import RUN_ID_PATTERN, RUN_KINDS, parse_run_id
 
 PARAMS_FILE = config.get("params", "params.yaml")

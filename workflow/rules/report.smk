@@ -2,7 +2,8 @@
 # (e.g. after `dvc repro`), `snakemake tables figures` runs only these two rules. They also read
 # results/provenance.json (written by prepare: which data the numbers came from) when it exists,
 # and figures read the baseline rows of results/metrics.csv for Fig. 5's reference line when it
-# exists; neither is declared as an input of the figures, so steps.csv and robustness.csv suffice.
+# exists; neither is declared as an input of the figures, so steps.csv and robustness.csv suffice
+# (Fig. 6's baseline lines are rows of robustness.csv).
 #
 # `snakemake --report results/report.html tables figures` bundles the HTML version of each table
 # and the PNG of each figure into one file, with the captions in workflow/report/.

@@ -75,9 +75,10 @@ rule baselines:
     input:
         ancient([path for files in DATA_FILES.values() for path in files]),
     output:
-        str(baselines_path("results")),
+        str(baselines_path("results", "metrics")),
+        str(baselines_path("results", "robustness")),
     params:
-        settings=settings("data", "experiments"),
+        settings=settings("data", "experiments", "sweeps"),
     log:
         "logs/baselines.log",
     shell:
@@ -87,7 +88,7 @@ rule baselines:
 rule collect:
     input:
         lambda w: ancient([per_run_file(w.kind, run) for run in RUNS[RUN_KIND_OF_RESULT[w.kind]]]
-                          + ([str(baselines_path("results"))] if w.kind == "metrics" else [])),
+                          + ([str(baselines_path("results", w.kind))] if w.kind in BASELINES_FILES else [])),
     output:
         "results/{kind}.csv",
     log:
