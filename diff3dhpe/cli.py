@@ -215,6 +215,10 @@ def cmd_report(args: argparse.Namespace) -> None:
         from diff3dhpe.report.tables import write_tables
 
         paths = write_tables(results, Path(args.out) if args.out else results / "tables")
+    elif args.what == "curves":
+        from diff3dhpe.report.curves import write_curves
+
+        paths = write_curves(results, Path(args.out) if args.out else results / "figures")
     else:
         from diff3dhpe.report.figures import write_figures
 
@@ -501,12 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "report",
         cmd_report,
-        "paper tables or figures from results/*.csv",
+        "paper tables or figures from results/*.csv, or the validation curves",
         "Reads results/{metrics,robustness,steps,ttest}.csv and results/provenance.json.\n"
         "tables: writes results/tables/table{1,2,3,4}.{csv,md,tex,html} and the t-test table;\n"
-        "figures: writes results/figures/fig{3,5,6}.{png,pdf}.",
+        "figures: writes results/figures/fig{3,5,6}.{png,pdf};\n"
+        "curves: reads results/training/<ID>/ (validation MPJPE per epoch) and writes\n"
+        "results/figures/curves.{png,pdf} and curves.csv (per run: first, final, best and the change\n"
+        "over the last 20 % of epochs, mm: has each curve flattened?).",
     )
-    p.add_argument("what", choices=["tables", "figures"])
+    p.add_argument("what", choices=["tables", "figures", "curves"])
     p.add_argument("--out", default=None, help="output folder (default results/tables or results/figures)")
     dirs(p, runs=False)
 

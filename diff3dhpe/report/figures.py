@@ -61,7 +61,8 @@ def _describe_runs(runs: pd.Series, labels: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def _save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
+def save_figure(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
+    """``out_dir/<name>.{png,pdf}`` with fixed metadata (byte-identical for the same data); closes ``fig``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.{ext}" for ext in FIGURE_FORMATS]
     for path in paths:
@@ -281,7 +282,7 @@ def write_figures(results_dir: Path, out_dir: Path, subset: Sequence[str] | None
         for fig in figures.values():
             plt.close(fig)
         raise
-    return [path for name, fig in figures.items() for path in _save(fig, out_dir, name)]
+    return [path for name, fig in figures.items() for path in save_figure(fig, out_dir, name)]
 
 
-__all__ = ["FIGURE_NAMES", "fig3", "fig5", "fig6", "lifter_reference", "write_figures"]
+__all__ = ["FIGURE_NAMES", "fig3", "fig5", "fig6", "lifter_reference", "save_figure", "write_figures"]
