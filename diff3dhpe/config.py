@@ -326,6 +326,11 @@ class RobustnessSweep(Strict):
     corruption_seed: NonNegInt = 0
 
 
+# The keys of sweeps.robustness that Fig. 6's baselines depend on (not the models' variants or seeds):
+# the params of the dvc `baselines` stage and of the Snakemake rule.
+ROBUSTNESS_BASELINE_KEYS = ("dataset", "input_2d", "frames", "gaussian", "dropout", "corruption_seed")
+
+
 class StepsSweep(Strict):
     """Fig. 5: one trained model per arm evaluated at every S (no retraining)."""
 

@@ -244,4 +244,15 @@ def _baseline_rows(params: Params, results_root: str | Path, kind: str) -> pd.Da
     stale = sorted(set(rows["run"]) - set(expected))
     if stale:
         log.info("%s: leaving out baselines no longer in params: %s", path, ", ".join(stale))
-    return rows[rows["run"].isin(expected)][columns]
+    rows = rows[rows["run"].isin(expected)][columns]
+    if kind == "robustness":  # made for other levels: its lines would not match the models' points
+        sweep = params.sweeps.robustness
+        levels = {(kind, float(level)) for kind, values in (("gaussian", sweep.gaussian),
+                                                              ("dropout", sweep.dropout)) for level in values}
+        for run, group in rows.groupby("run", sort=False):
+            found = set(zip(group["corruption"], group["level"].astype(float)))
+            if found != levels:
+                raise DataFormatError(
+                    f"{path}: {run} has the corruption levels {sorted(found)}, but sweeps.robustness asks "
+                    f"for {sorted(levels)}; rebuild it with `diff3dhpe baselines`")
+    return rows

@@ -239,7 +239,8 @@ def test_baselines_command_writes_contract_rows_and_collect_appends_them(study, 
     assert "repeat the key ['run', 'action']" in capsys.readouterr().err
 
 
-def test_baselines_under_corruption_see_the_models_draws_and_collect_appends_them(study, tmp_path, caplog):
+def test_baselines_under_corruption_see_the_models_draws_and_collect_appends_them(study, tmp_path, caplog,
+                                                                                 capsys):
     """baselines_robustness.csv: the Fig. 6 baselines on the sweep's setting under each corruption level.
     Clean levels equal the clean metrics rows; the mean pose ignores the 2D so no corruption moves it;
     the linear lifter's score at a level equals score_baseline on the test 2D corrupted by hand with
@@ -297,8 +298,32 @@ def test_baselines_under_corruption_see_the_models_draws_and_collect_appends_the
     assert collected["seed"].notna().sum() == len(runs) * len(levels)
     # an integer seed stays "0", not "0.0", beside the baselines' empty ones
     assert (results / "robustness.csv").read_text().splitlines()[1].split(",")[2] == str(runs[0].seed)
+    # made for other levels (here: one level lost): an error naming the file and the command
+    rows.drop(index=rows.index[-1]).to_csv(path, index=False)
+    assert main(["collect", "--kind", "robustness", *args]) == 2
+    err = capsys.readouterr().err
+    assert "baselines_robustness.csv" in err and "asks for" in err and "diff3dhpe baselines" in err
     path.unlink()  # without the file: the runs alone, and a warning naming the command
     with caplog.at_level("WARNING", logger="diff3dhpe.results"):
         assert main(["collect", "--kind", "robustness", *args]) == 0
     assert "diff3dhpe baselines" in caplog.text and "robustness has no baseline rows" in caplog.text
     assert not pd.read_csv(results / "robustness.csv")["run"].str.startswith("baseline-").any()
+
+
+def test_dvc_and_snakemake_rerun_the_baselines_on_the_robustness_keys_they_read():
+    """Fig. 6's baselines depend on the sweep's setting and levels (config.ROBUSTNESS_BASELINE_KEYS), not
+    on its models: dvc.yaml's baselines stage lists exactly those keys of sweeps.robustness."""
+    from pathlib import Path
+
+    import yaml
+
+    from diff3dhpe.config import ROBUSTNESS_BASELINE_KEYS, RobustnessSweep
+
+    root = Path(__file__).resolve().parents[1]
+    params = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["baselines"]["params"]
+    sweep_keys = [p.removeprefix("sweeps.robustness.") for p in params if p.startswith("sweeps.")]
+    assert sweep_keys == list(ROBUSTNESS_BASELINE_KEYS)
+    assert set(ROBUSTNESS_BASELINE_KEYS) == set(RobustnessSweep.model_fields) - {"variants", "seeds"}
+    study = (root / "workflow" / "rules" / "study.smk").read_text()
+    rule = study.split("rule baselines:")[1].split("rule ")[0]
+    assert "ROBUSTNESS_BASELINE_KEYS" in rule

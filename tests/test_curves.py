@@ -37,6 +37,15 @@ def test_summary_gives_first_final_best_and_the_change_over_the_last_fifth(tmp_p
     assert summary.loc["h36m-det-f9-diff3dhpe-m-s0", "tail_change"] == pytest.approx(1.0)
 
 
+def test_tail_change_needs_a_validation_before_the_last_fifth_and_keeps_diverged_runs(tmp_path):
+    write_curve(tmp_path, "h36m-det-f9-mixste-s0", {4: 300.0, 9: 200.0})  # every 5 of 10 epochs
+    write_curve(tmp_path, "h36m-det-f9-mixste-s1", {9: 200.0})  # one validation: nothing to compare
+    write_curve(tmp_path, "h36m-det-f9-mixste-s2", {0: 300.0, 1: "nan"})  # diverged: kept, not an error
+    summary = curve_summary(read_curves(tmp_path)).set_index("run")["tail_change"]
+    assert summary["h36m-det-f9-mixste-s0"] == pytest.approx(-100.0)  # step 4 <= 0.8 · 9, not "0 = flat"
+    assert pd.isna(summary["h36m-det-f9-mixste-s1"]) and pd.isna(summary["h36m-det-f9-mixste-s2"])
+
+
 def test_figure_has_a_panel_per_setting_and_a_line_per_run(tmp_path):
     for run_id in ("h36m-det-f9-mixste-s0", "h36m-det-f9-mixste-s1", "3dhp-gt-f27-diff3dhpe-m-s0"):
         write_curve(tmp_path, run_id, {0: 200.0, 1: 150.0, 2: 140.0})
@@ -58,8 +67,11 @@ def test_cli_writes_csv_and_figures_and_refuses_bad_or_missing_curves(tmp_path, 
     out = results / "figures"
     assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "curves.pdf", "curves.png"]
     assert pd.read_csv(out / "curves.csv")["final"].tolist() == [150.0]
-    bad = write_curve(results, "h36m-det-f9-mixste-s1", {0: "nan?"})
-    with pytest.raises(DataFormatError, match="h36m-det-f9-mixste-s1.*non-numeric value in data row 1"):
+    bad = write_curve(results, "h36m-det-f9-mixste-s1", {0: 100.0, 1: "oops"})
+    with pytest.raises(DataFormatError, match=r"h36m-det-f9-mixste-s1.*data row 2 is not <whole epoch step>"):
+        read_curves(results)
+    bad.write_text("step\tval_mpjpe\n0.5\t100.0\n")
+    with pytest.raises(DataFormatError, match="data row 1"):
         read_curves(results)
     bad.write_text("epoch\tloss\n0\t1.0\n")
     before = (out / "curves.csv").read_bytes()

@@ -103,7 +103,11 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
         for kind, levels in (("gaussian", sweep.gaussian), ("dropout", sweep.dropout))
         for level in levels
     }
-    assert set(zip(robustness["run"], robustness["corruption"], robustness["level"])) == expected
+    # then the baselines of Fig. 6 under the same levels (`diff3dhpe baselines`)
+    levels = {(kind, level) for _, kind, level in expected}
+    baselines = {(b.id, kind, level) for b in params.robustness_baseline_runs() for kind, level in levels}
+    assert set(zip(robustness["run"], robustness["corruption"], robustness["level"])) == expected | baselines
+    assert robustness["seed"].isna().sum() == len(baselines)
 
     steps = pd.read_csv(results / "steps.csv")
     assert tuple(steps.columns) == RESULT_COLUMNS["steps"]
@@ -121,7 +125,7 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
     assert "Running stage" not in again
     assert "up to date" in dvc(work, "status")
 
-    # a new robustness level makes only the robustness stages stale
+    # a new robustness level makes only the robustness stages (and the baselines scored under it) stale
     raw["sweeps"]["robustness"]["gaussian"] = [0.0, 0.05, 0.1]
     (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     stale = {
@@ -129,7 +133,7 @@ def test_dvc_repro_end_to_end_then_nothing_to_do(tmp_path):
         for line in dvc(work, "status").splitlines()
         if line.endswith(":") and not line.startswith(("\t", " "))
     }
-    assert stale == {"robustness", "collect-robustness"}, stale
+    assert stale == {"baselines", "robustness", "collect-robustness"}, stale
 
     # one more seed: the train stage reruns, but only the new run trains; the others' files stay as they are
     models = {p: p.read_bytes() for p in (work / "runs").glob("*/model.pt")}

@@ -4,14 +4,16 @@ Reads the dvclive logs that training writes, ``results/training/<ID>/plots/metri
 (columns ``step`` = epoch index from 0 and ``val_mpjpe`` in mm, one row per validated epoch;
 ``diff3dhpe.results.training_curves_dir``), and writes
 
-- ``curves.csv``: one row per run: ``run``, ``variant``, ``epochs`` (the last epoch + 1),
-  ``validations``, ``first`` / ``final`` / ``best`` validation MPJPE (mm) and ``tail_change``, the
-  final value minus the value validated closest to 80 % of the epochs (mm; near 0 = flat, negative =
-  still falling);
+- ``curves.csv``: one row per run: ``run``, ``variant``, ``epochs`` (the last validated epoch + 1),
+  ``validations``, ``first`` / ``final`` / ``best`` validation MPJPE (mm; NaN where training
+  diverged) and ``tail_change``, the final value minus the last one validated at or before 80 % of
+  the epochs (mm; near 0 = flat, negative = still falling; empty when no validation precedes the last
+  fifth, so too few validations to tell);
 - ``curves.{png,pdf}``: validation MPJPE against the epoch, one panel per setting (dataset, 2D input,
   F), one line per run, coloured by variant.
 
 Raises MissingResultsError without any curve, DataFormatError for a malformed file (naming it).
+Curves are read and the figure is built before anything is written.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from diff3dhpe.atomic import atomic_write_csv  # noqa: E402
-from diff3dhpe.errors import DataFormatError  # noqa: E402
+from diff3dhpe.errors import ConfigError, DataFormatError  # noqa: E402
 from diff3dhpe.report.common import DATASET_NAMES, INPUT_NAMES, VARIANT_NAMES, MissingResultsError  # noqa: E402
 from diff3dhpe.report.figures import save_figure  # noqa: E402
 from diff3dhpe.results import TRAINING_DIR  # noqa: E402
@@ -39,16 +41,17 @@ _PALETTE = plt.get_cmap("tab10").colors
 
 def read_curves(results_dir: str | Path) -> dict[str, pd.DataFrame]:
     """{run id: DataFrame(step, val_mpjpe)} for every run under results/training/ with a validation
-    curve, in id order (runs whose id does not parse, e.g. ablation rows, are skipped). Raises
-    MissingResultsError when there is none, DataFormatError for a file without the two columns, with
-    non-numeric values or without rows."""
+    curve, in id order (folders whose name is not a run id, e.g. ablation rows, are skipped). Raises
+    MissingResultsError when there is none, DataFormatError for a file without the two columns or
+    rows, with a step that is not a whole number or with text where a number belongs (``nan``, a
+    diverged run, is kept)."""
     root = Path(results_dir) / TRAINING_DIR
     curves = {}
     for path in sorted(root.glob(f"*/{CURVE_FILE.as_posix()}")):
         run_id = path.relative_to(root).parts[0]
         try:
             parse_run_id(run_id)
-        except Exception:  # not a study run (a hand-named folder): not ours to plot
+        except ConfigError:  # not a study run (a hand-named folder): not ours to plot
             continue
         try:
             frame = pd.read_csv(path, sep="\t")
@@ -58,13 +61,17 @@ def read_curves(results_dir: str | Path) -> dict[str, pd.DataFrame]:
             raise DataFormatError(f"{path}: expected columns ['step', 'val_mpjpe'] and at least one row, "
                                   f"found {list(frame.columns)} with {len(frame)} rows")
         values = frame.apply(pd.to_numeric, errors="coerce")
-        if values.isna().any().any():
-            row = int(values.isna().any(axis=1).idxmax())
-            raise DataFormatError(f"{path}: non-numeric value in data row {row + 1}")
-        curves[run_id] = values.sort_values("step", ignore_index=True)
+        text = values.isna() & frame.notna()  # read, but not a number (pandas reads "nan" as missing)
+        bad = text.any(axis=1) | values["step"].isna() | (values["step"] % 1 != 0)
+        if bad.any():
+            row = int(bad.idxmax())
+            raise DataFormatError(f"{path}: data row {row + 1} is not <whole epoch step> <TAB> <MPJPE mm>: "
+                                  f"{frame.iloc[row].tolist()}")
+        curves[run_id] = values.astype({"step": int}).sort_values("step", ignore_index=True)
     if not curves:
-        raise MissingResultsError(f"no validation curves under {root} (*/{CURVE_FILE.as_posix()}); train "
-                                  "with train.validation_every > 0 first (`diff3dhpe train`)")
+        raise MissingResultsError(
+            f"no validation curves under {root} (*/{CURVE_FILE.as_posix()}): train the runs first "
+            "(`diff3dhpe train`; they validate on data.subjects.validation, so that list must not be empty)")
     return curves
 
 
@@ -73,12 +80,14 @@ def curve_summary(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for run_id, frame in curves.items():
         epochs = int(frame["step"].iloc[-1]) + 1
-        target = (epochs - 1) * (1 - TAIL_FRACTION)
-        at_tail = frame.loc[(frame["step"] - target).abs().idxmin(), "val_mpjpe"]
+        before_tail = frame[frame["step"] <= (epochs - 1) * (1 - TAIL_FRACTION)]
         final = float(frame["val_mpjpe"].iloc[-1])
+        # the final validation against one before the last fifth: none there, nothing to tell
+        told = 0 < len(before_tail) < len(frame)
+        tail_change = final - float(before_tail["val_mpjpe"].iloc[-1]) if told else float("nan")
         rows.append({"run": run_id, "variant": parse_run_id(run_id).variant, "epochs": epochs,
                      "validations": len(frame), "first": float(frame["val_mpjpe"].iloc[0]), "final": final,
-                     "best": float(frame["val_mpjpe"].min()), "tail_change": final - float(at_tail)})
+                     "best": float(frame["val_mpjpe"].min()), "tail_change": tail_change})
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 

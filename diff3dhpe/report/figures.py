@@ -5,7 +5,8 @@
 - Fig. 5: MPJPE against the number of reverse steps S, with and without PDE attention
   (results/steps.csv), and the sampling time per clip.
 - Fig. 6: MPJPE against Gaussian noise σ and against the joint drop rate, Diff3DHPE-M vs
-  MixSTE* (results/robustness.csv); error bars = sd over seeds where there are several.
+  MixSTE* (results/robustness.csv); error bars = sd over seeds where there are several; black lines:
+  the baselines without a network of the models' setting on the same corrupted 2D, when present.
 Each title names the data the numbers came from. Missing inputs raise MissingResultsError.
 """
 
@@ -36,7 +37,7 @@ from diff3dhpe.report.common import (  # noqa: E402
     require_finite,
 )
 from diff3dhpe.results import AVERAGE  # noqa: E402
-from diff3dhpe.variants import BASELINES, parse_run_id  # noqa: E402
+from diff3dhpe.variants import BASELINES, BaselineSpec, parse_run_id  # noqa: E402
 
 RUN_ID = re.compile(r"^(?P<dataset>h36m|3dhp)-(?P<input_2d>det|gt)-f(?P<frames>\d+)-")
 COLORS = {"diff3dhpe-m": "tab:blue", "mixste": "tab:orange", True: "tab:blue", False: "tab:gray"}
@@ -134,12 +135,12 @@ def lifter_reference(metrics: pd.DataFrame | None, runs: pd.Series) -> tuple[flo
     return float(rows["mpjpe"].iloc[0]), _baseline_label("linear-lifter", frames)
 
 
-def _baseline_label(baseline: str, frames: int | None) -> str:
+def _baseline_label(baseline: str, frames: int) -> str:
     """Legend text of a baseline line: 'linear lifter over F = 9 frames (no network)'."""
-    if baseline == "linear-lifter":
-        window = f" over F = {frames} frames" if frames else ""
-        return f"linear lifter{window} (no network)"
-    return f"{BASELINES[baseline].label.lower()}: ignores the 2D (no network)"
+    name = BASELINES[baseline].label.lower()
+    if BASELINES[baseline].windowed:
+        return f"{name} over F = {frames} frames (no network)"
+    return f"{name}: ignores the 2D (no network)"
 
 
 def fig5(steps: pd.DataFrame, labels: dict[str, str], metrics: pd.DataFrame | None = None) -> plt.Figure:
@@ -188,15 +189,16 @@ def fig5(steps: pd.DataFrame, labels: dict[str, str], metrics: pd.DataFrame | No
 
 
 ROBUSTNESS_VARIANTS = ("mixste", "diff3dhpe-m")
-BASELINE_LINESTYLES = {"linear-lifter": "--", "mean-pose": ":"}  # black lines: no network, no seeds
 CORRUPTIONS = (("gaussian", "Gaussian noise σ on normalised 2D (unitless, 1 = half image width)"),
                ("dropout", "joint drop rate (probability per frame and joint)"))
 
 
 def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
     """MPJPE vs corruption level per model (seed mean, sd bars), one panel per corruption kind; black
-    lines mark the baselines without a network (rows of `diff3dhpe baselines` that collect appended:
-    variant mean-pose / linear-lifter) scored on the same corrupted 2D, when ``robustness`` has them."""
+    lines mark the baselines without a network of the models' setting (rows of `diff3dhpe baselines`
+    that collect appended, run = ``BaselineSpec.id``: dashed if it reads the 2D window, dotted if it
+    ignores the 2D) scored on the same corrupted 2D, when ``robustness`` has them; baseline rows of
+    another setting are not drawn."""
     missing = [
         f"{variant}/{corruption}" for variant in ROBUSTNESS_VARIANTS for corruption, _ in CORRUPTIONS
         if robustness[(robustness["variant"] == variant) & (robustness["corruption"] == corruption)].empty
@@ -208,8 +210,12 @@ def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
         )
     require_finite(robustness, ("level", "mpjpe"), "fig6 results/robustness.csv")
     models = robustness[robustness["variant"].isin(ROBUSTNESS_VARIANTS)]
-    frames = {parse_run_id(run).frames for run in models["run"].unique()}
-    window = frames.pop() if len(frames) == 1 else None  # the sweep's F, which its baselines share
+    settings = {(s.dataset, s.input_2d, s.frames) for s in map(parse_run_id, models["run"].unique())}
+    baselines = {}  # run id -> baseline name: only those of the models' one setting
+    if len(settings) == 1:
+        dataset, input_2d, frames = next(iter(settings))
+        baselines = {BaselineSpec(dataset, input_2d, frames if b.windowed else 1, name).id: name
+                     for name, b in BASELINES.items()}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
     for ax, (corruption, xlabel) in zip(axes, CORRUPTIONS):
         for variant in ROBUSTNESS_VARIANTS:
@@ -219,13 +225,14 @@ def fig6(robustness: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
             label = f"{VARIANT_NAMES[variant]} ({seeds} seed{'s' if seeds > 1 else ''})"
             ax.errorbar(stats["level"], stats["mean"], yerr=stats["sd"] if seeds > 1 else None, marker="o",
                         ms=4, capsize=3, color=COLORS[variant], label=label)
-        for baseline, linestyle in BASELINE_LINESTYLES.items():
-            rows = robustness[(robustness["variant"] == baseline) & (robustness["corruption"] == corruption)]
-            for _, line in rows.groupby("run", sort=False):
+        for run_id, name in baselines.items():
+            line = robustness[(robustness["run"] == run_id) & (robustness["corruption"] == corruption)]
+            if len(line):
                 line = line.sort_values("level")
-                ax.plot(line["level"], line["mpjpe"], color="black", linestyle=linestyle, linewidth=1,
-                        label=_baseline_label(baseline, window))
-        levels = sorted(robustness.loc[robustness["corruption"] == corruption, "level"].unique())
+                ax.plot(line["level"], line["mpjpe"], color="black", linewidth=1,
+                        linestyle="--" if BASELINES[name].windowed else ":",
+                        label=_baseline_label(name, frames))
+        levels = sorted(models.loc[models["corruption"] == corruption, "level"].unique())
         if corruption == "gaussian":
             # σ spans 0 and 0.005 … 0.5: symlog keeps 0 on the axis and spreads the small levels.
             positive = [lv for lv in levels if lv > 0]

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from diff3dhpe.config import load_params
+from diff3dhpe.config import ROBUSTNESS_BASELINE_KEYS, load_params
 from diff3dhpe.report import FIGURE_FORMATS, FIGURE_NAMES, PAPER_NAMES, TABLE_FORMATS, TABLE_NAMES
 from diff3dhpe.report.common import data_sources
 from diff3dhpe.results import (
@@ -52,10 +52,18 @@ def per_run_file(kind, run):
     return str(run_result_path("results", kind, run))
 
 
-def settings(*sections):
-    """The params.yaml sections a rule depends on, as text: Snakemake reruns the rule when they change."""
+def settings(*keys):
+    """The params.yaml sections (or dotted keys, as in dvc.yaml: sweeps.robustness.frames) a rule
+    depends on, as text: Snakemake reruns the rule when they change."""
     dump = PARAMS.model_dump(mode="json")
-    return json.dumps({name: dump[name] for name in sections}, sort_keys=True)
+
+    def value(key):
+        node = dump
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    return json.dumps({key: value(key) for key in keys}, sort_keys=True)
 
 
 def marked_for_report(files, shown, category):

@@ -78,7 +78,8 @@ rule baselines:
         str(baselines_path("results", "metrics")),
         str(baselines_path("results", "robustness")),
     params:
-        settings=settings("data", "experiments", "sweeps"),
+        settings=settings("data", "experiments",
+                          *(f"sweeps.robustness.{key}" for key in ROBUSTNESS_BASELINE_KEYS)),
     log:
         "logs/baselines.log",
     shell:
