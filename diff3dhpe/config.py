@@ -325,6 +325,12 @@ class RobustnessSweep(Strict):
     dropout: Annotated[list[Probability], _unique("levels")] = [0.0, 0.1, 0.2, 0.4, 0.8]
     corruption_seed: NonNegInt = 0
 
+    def levels(self) -> list[tuple[str, float]]:
+        """(kind, level) of every corruption the sweep scores: gaussian σ then dropout rate, in params
+        order (the one place the two lists are walked)."""
+        kinds = (("gaussian", self.gaussian), ("dropout", self.dropout))
+        return [(kind, float(level)) for kind, values in kinds for level in values]
+
 
 # The keys of sweeps.robustness that Fig. 6's baselines depend on (not the models' variants or seeds):
 # the params of the dvc `baselines` stage and of the Snakemake rule.

@@ -281,11 +281,10 @@ def corrupted_test_sets(params: Params, test: list[PoseSequence]
     dropout, in params order. The draws depend on (corruption_seed, kind, level) and the order of
     ``test`` only (``corruption_rng``), so every model and baseline sees the very same corrupted 2D."""
     sweep = params.sweeps.robustness
-    for kind, levels in (("gaussian", sweep.gaussian), ("dropout", sweep.dropout)):
-        for level in map(float, levels):
-            rng = corruption_rng(sweep.corruption_seed, kind, level)
-            yield kind, level, [replace(seq, keypoints_2d=corrupt(seq.keypoints_2d, kind, level, rng))
-                                for seq in test]
+    for kind, level in sweep.levels():
+        rng = corruption_rng(sweep.corruption_seed, kind, level)
+        yield kind, level, [replace(seq, keypoints_2d=corrupt(seq.keypoints_2d, kind, level, rng))
+                            for seq in test]
 
 
 def _robustness_row(run_id: str, variant: str, seed: int | None, kind: str, level: float,

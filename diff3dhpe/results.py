@@ -246,9 +246,7 @@ def _baseline_rows(params: Params, results_root: str | Path, kind: str) -> pd.Da
         log.info("%s: leaving out baselines no longer in params: %s", path, ", ".join(stale))
     rows = rows[rows["run"].isin(expected)][columns]
     if kind == "robustness":  # made for other levels: its lines would not match the models' points
-        sweep = params.sweeps.robustness
-        levels = {(kind, float(level)) for kind, values in (("gaussian", sweep.gaussian),
-                                                              ("dropout", sweep.dropout)) for level in values}
+        levels = set(params.sweeps.robustness.levels())
         for run, group in rows.groupby("run", sort=False):
             found = set(zip(group["corruption"], group["level"].astype(float)))
             if found != levels:
